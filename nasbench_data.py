@@ -1,0 +1,168 @@
+"""The project's data files: the NAS-Bench-101 HDF5, its labels, and the split index file.
+
+    python nasbench_data.py data/nasbench.hdf5     # summary of an HDF5 file
+
+HDF5 schema (that of the public PyTorch reproduction, so its readers keep working):
+  hash (N,) S32, num_vertices (N,) int8, trainable_parameters (N,) int64,
+  adjacency (N, 7, 7) int8 (padded), operations (N, 7) int8 (-1 input, -2 output,
+  0 conv3x3, 1 conv1x1, 2 maxpool, 0 padding), metrics (N, 4, 3, 2, 4) float32:
+  epochs (4, 12, 36, 108) x runs x (halfway, final) x (training_time,
+  train_accuracy, validation_accuracy, test_accuracy); NaN where the source has no value.
+
+Split file (`data/train.npz`): one int64 index array per split name, plus
+`__hdf5_digest__`, the SHA256 of the HDF5's hash list, so that a split file made
+for other data is refused.
+"""
+import contextlib
+import hashlib
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+DEFAULT_HDF5 = "data/nasbench.hdf5"
+DEFAULT_SPLITS = "data/train.npz"
+EPOCHS = (4, 12, 36, 108)
+NUM_RUNS = 3
+CHECKPOINTS = ("halfway", "final")
+FIELDS = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
+METRICS_SHAPE = (len(EPOCHS), NUM_RUNS, len(CHECKPOINTS), len(FIELDS))
+DATASETS = ("hash", "num_vertices", "trainable_parameters", "adjacency", "operations", "metrics")
+# label normalisation of the paper's predictor, and the "blown training" threshold
+LABEL_MEAN, LABEL_STD = 0.908192, 0.023961
+BLOWN_ACCURACY = 0.2
+DIGEST_KEY = "__hdf5_digest__"
+CONVERT_HINT = "python tools/nasbench_tfrecord_converter.py --input ../shared/nb101/labels_20k.jsonl"
+SPLIT_HINT = "python tools/split_train_val.py"
+
+
+class DataError(Exception):
+    """A data or split file is missing or does not fit; the message says what to do."""
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yield a temporary path next to `path`; rename it to `path` only if the block succeeds."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def metric_index(field, epochs=108, checkpoint="final"):
+    """Index tuple into the last three axes of `metrics` for, e.g., ('validation_accuracy', 108)."""
+    return EPOCHS.index(epochs), CHECKPOINTS.index(checkpoint), FIELDS.index(field)
+
+
+def run_values(metrics, field="validation_accuracy", epochs=108, checkpoint="final"):
+    """(N, 3) values of one metric for every run (NaN where missing)."""
+    e, c, f = metric_index(field, epochs, checkpoint)
+    return metrics[:, e, :, c, f].astype(np.float64)
+
+
+def validation_labels(metrics):
+    """Label of every architecture: first run's 108-epoch final validation accuracy.
+
+    A blown run (< 0.2) or a missing one is replaced by the next run that is neither;
+    if no run is good, the mean of the runs there are is used; NaN if there are none.
+    """
+    runs = run_values(metrics)
+    good = np.isfinite(runs) & (runs >= BLOWN_ACCURACY)
+    first_good = np.argmax(good, axis=1)
+    labels = runs[np.arange(len(runs)), first_good]
+    none_good = ~good.any(axis=1)
+    if none_good.any():
+        fallback = runs[none_good]
+        count = np.isfinite(fallback).sum(axis=1)
+        total = np.where(np.isfinite(fallback), fallback, 0.0).sum(axis=1)
+        labels[none_good] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return labels
+
+
+def hashes_digest(hashes):
+    """SHA256 of the HDF5's hash list in row order: identifies the data a split file belongs to."""
+    digest = hashlib.sha256()
+    for h in np.asarray(hashes, dtype="S32"):
+        digest.update(h)
+    return digest.hexdigest()
+
+
+def write_hdf5(path, hashes, num_vertices, trainable_parameters, adjacency, operations, metrics):
+    """Write the HDF5 atomically: an existing file is only replaced by a complete new one."""
+    import h5py
+    arrays = {
+        "hash": np.asarray(hashes, dtype="S32"),
+        "num_vertices": np.asarray(num_vertices, dtype=np.int8),
+        "trainable_parameters": np.asarray(trainable_parameters, dtype=np.int64),
+        "adjacency": np.asarray(adjacency, dtype=np.int8),
+        "operations": np.asarray(operations, dtype=np.int8),
+        "metrics": np.asarray(metrics, dtype=np.float32),
+    }
+    n = len(arrays["hash"])
+    assert all(len(a) == n for a in arrays.values()), "all datasets must have one row per architecture"
+    assert arrays["metrics"].shape[1:] == METRICS_SHAPE
+    with atomic_output(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for name, array in arrays.items():
+                f.create_dataset(name, data=array)
+
+
+def read_hdf5(path=DEFAULT_HDF5):
+    """All datasets of the HDF5 as numpy arrays; DataError with the command to run if unusable."""
+    import h5py
+    if not os.path.exists(path):
+        raise DataError(f"{path} not found. Create it with:\n  {CONVERT_HINT} --output {path}")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [name for name in DATASETS if name not in f]
+            if missing:
+                raise DataError(f"{path} lacks datasets {missing}; re-create it with:\n  {CONVERT_HINT}")
+            data = {name: f[name][()] for name in DATASETS}
+    except OSError as e:
+        raise DataError(f"{path} is not a readable HDF5 file ({e}); re-create it with:\n  {CONVERT_HINT}") from None
+    if data["metrics"].shape[1:] != METRICS_SHAPE:
+        raise DataError(f"{path}: metrics has shape {data['metrics'].shape}, expected (N, {METRICS_SHAPE})")
+    return data
+
+
+def read_splits(path, hashes):
+    """The split file's {name: indices}, refused unless it was made for the HDF5 with `hashes`."""
+    if not os.path.exists(path):
+        raise DataError(f"{path} not found. Create it with:\n  {SPLIT_HINT} --splits {path}")
+    try:
+        with np.load(path) as f:
+            contents = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"{path} is not a readable split file ({e}); re-create it with:\n  {SPLIT_HINT}") from None
+    digest = contents.pop(DIGEST_KEY, None)
+    if digest is None or str(digest) != hashes_digest(hashes):
+        raise DataError(f"{path} was not made from this HDF5 (its hash-list digest differs); "
+                        f"re-create it with:\n  {SPLIT_HINT}")
+    for name, index in contents.items():
+        if index.ndim != 1 or (len(index) and (index.min() < 0 or index.max() >= len(hashes))):
+            raise DataError(f"{path}: split {name!r} has indices outside 0..{len(hashes) - 1}; "
+                            f"re-create it with:\n  {SPLIT_HINT}")
+    return contents
+
+
+def select_split(splits, name, path=DEFAULT_SPLITS):
+    """Indices of split `name`; DataError listing the available names when it is unknown."""
+    if name not in splits:
+        raise DataError(f"unknown split {name!r} in {path}; available: {', '.join(sorted(splits))}")
+    return splits[name].astype(np.int64)
+
+
+if __name__ == "__main__":
+    data = read_hdf5(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_HDF5)
+    labels = validation_labels(data["metrics"])
+    runs = np.isfinite(data["metrics"]).any(axis=(3, 4)).sum(axis=(0, 2))  # (epochs,) runs present
+    print(f"{len(labels):,} architectures, {int(np.isfinite(labels).sum()):,} with a label "
+          f"(mean {np.nanmean(labels):.4f}, max {np.nanmax(labels):.4f}); "
+          f"runs present per budget {dict(zip(EPOCHS, runs.tolist()))}")
