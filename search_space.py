@@ -11,6 +11,8 @@ builds a table that maps any labelled graph to its class (used by
 """
 import hashlib
 import itertools
+import mmap
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -226,108 +228,161 @@ def hash_graphs(adjacency, labels, num_vertices, processes=2):
     built at once as rows of bytes, and only MD5 itself runs per string (in
     `processes` worker processes when there is a lot to hash).
     """
+    adjacency, labels = np.asarray(adjacency).astype(bool), np.asarray(labels)
+    # graphs of one size, in chunks that bound memory
+    jobs = []
+    for n in np.unique(num_vertices):
+        rows = np.flatnonzero(num_vertices == n)
+        jobs += [(int(n), rows[i:i + _CHUNK_GRAPHS]) for i in range(0, len(rows), _CHUNK_GRAPHS)]
+    # bytes of the largest round: 32 per neighbour and for the vertex itself, two '|', and the fingerprint
+    capacity = max([1] + [max(32 * (2 * int(adjacency[rows].sum()) + len(rows) * n) + 2 * len(rows) * n,
+                              36 * n * len(rows)) for n, rows in jobs])
     out = np.empty(len(adjacency), dtype="S32")
-    pool = _md5_pool(processes) if len(adjacency) > 20000 and processes > 1 else None
-    try:
-        for n in np.unique(num_vertices):
-            rows = np.flatnonzero(num_vertices == n)
-            adj = np.asarray(adjacency)[rows][:, :n, :n].astype(bool)
-            out[rows] = _hash_same_size(adj, np.asarray(labels)[rows][:, :n], int(n), pool)
-    finally:
-        if pool is not None:
-            pool.close()
+    with _MD5Batch(capacity, processes if len(adjacency) > 20000 else 1) as md5:
+        for n, rows in jobs:
+            out[rows] = _hash_same_size(adjacency[rows][:, :n, :n], labels[rows][:, :n], n, md5)
     return out
+
+
+_CHUNK_GRAPHS = 100000
+
+
+class _MD5Batch:
+    """MD5 of the rows of many byte matrices, in worker processes that read a shared buffer.
+
+    Texts are written straight into the buffer (no copies or pickling); only the
+    16-byte digests travel back.
+    """
+
+    def __init__(self, capacity, processes):
+        global _SHARED
+        self.buffer = _SHARED = mmap.mmap(-1, capacity)  # created before the fork: workers share it
+        self.array = np.frombuffer(self.buffer, dtype=np.uint8)
+        self.pool = multiprocessing.get_context("fork").Pool(processes) if processes > 1 else None
+        self.offset, self.pending = 0, []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.terminate()
+        del self.array
+        self.buffer.close()
+
+    def submit(self, parts):
+        """Write the row-wise concatenation of uint8 matrices `parts` into the buffer and hash its rows."""
+        rows, length = len(parts[0]), sum(part.shape[1] for part in parts)
+        view = self.array[self.offset:self.offset + rows * length].reshape(rows, length)
+        np.concatenate(parts, axis=1, out=view)
+        jobs = [(self.offset + i * length, length, min(_CHUNK_ROWS, rows - i))
+                for i in range(0, rows, _CHUNK_ROWS)]
+        self.offset += rows * length
+        self.pending.append(self.pool.map_async(_md5_shared, jobs) if self.pool else [_md5_shared(j) for j in jobs])
+
+    def results(self):
+        """(hex (K, 32) uint8, first 8 digest bytes as uint64) for every submit() since the last call."""
+        out = []
+        for result in self.pending:
+            digests = result.get() if self.pool else result
+            raw = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 16)
+            hexed = np.empty((len(raw), 32), dtype=np.uint8)
+            hexed[:, 0::2] = _HEX_DIGITS[raw >> 4]
+            hexed[:, 1::2] = _HEX_DIGITS[raw & 15]
+            out.append((hexed, raw[:, :8].copy().view(">u8").reshape(-1).astype(np.uint64)))
+        self.offset, self.pending = 0, []
+        return out
+
+
+_SHARED = None
+_CHUNK_ROWS = 20000
+
+
+def _md5_shared(job):
+    offset, length, rows = job
+    view, md5 = memoryview(_SHARED), hashlib.md5
+    return b"".join([md5(view[i:i + length]).digest() for i in range(offset, offset + rows * length, length)])
 
 
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
-def _hash_same_size(adj, labels, n, pool):
+def _hash_same_size(adj, labels, n, md5):
     """Hash g pruned n-vertex graphs; each vertex hash is a row of 32 uint8 hex characters."""
     g = len(adj)
     out_degree, in_degree = adj.sum(axis=2), adj.sum(axis=1)
     start = {}
-    cur = np.empty((g, n, 32), dtype=np.uint8)
     for key in zip(out_degree.ravel().tolist(), in_degree.ravel().tolist(), labels.ravel().tolist()):
         if key not in start:
             start[key] = np.frombuffer(_md5(str(key)).encode(), np.uint8)
     keys = np.stack([out_degree, in_degree, labels], axis=2)
+    cur = np.empty((g * n, 32), dtype=np.uint8)  # vertex v of graph i is row i*n + v
     for key, digest in start.items():
-        cur[(keys == key).all(axis=2)] = digest
-    graph = np.repeat(np.arange(g), n)
-    vertex = np.tile(np.arange(n), g)
+        cur[(keys == key).all(axis=2).ravel()] = digest
+    prefix = _hex_prefix(cur)
     degrees = (in_degree * (n + 1) + out_degree).ravel()
     groups = [(divmod(int(d), n + 1), np.flatnonzero(degrees == d)) for d in np.unique(degrees)]
+    in_start = np.concatenate([[0], np.cumsum(in_degree.ravel())[:-1]])
+    out_start = np.concatenate([[0], np.cumsum(out_degree.ravel())[:-1]])
+    rows = np.arange(g)
     for _ in range(n):
-        rank = _ranks(cur)
-        # neighbours sorted by hash string; non-neighbours (key n*g) sort last
-        in_order = np.argsort(np.where(adj.transpose(0, 2, 1), rank[:, None, :], g * n), axis=2)
-        out_order = np.argsort(np.where(adj, rank[:, None, :], g * n), axis=2)
-        texts = []
+        order = _sorted_vertices(prefix.reshape(g, n), cur.reshape(g, n, 32))
+        # edges grouped by (graph, vertex), each vertex's neighbours in hash order, as row ids of cur
+        in_g, _, in_pos = np.nonzero(adj[rows[:, None, None], order[:, :, None], np.arange(n)].transpose(0, 2, 1))
+        out_g, _, out_pos = np.nonzero(adj[rows[:, None, None], np.arange(n)[:, None], order[:, None, :]])
+        in_neighbours = in_g * n + order[in_g, in_pos]
+        out_neighbours = out_g * n + order[out_g, out_pos]
+        words = cur.view(np.uint64)  # (g*n, 4): gathering 8-byte words is much faster than bytes
+
+        # workers hash one group while the next is being written
         for (a, b), sel in groups:
-            gi, vi = graph[sel], vertex[sel]
-            texts.append(np.concatenate([
-                cur[gi[:, None], in_order[gi, vi, :a]].reshape(len(sel), -1), _column(b"|", len(sel)),
-                cur[gi[:, None], out_order[gi, vi, :b]].reshape(len(sel), -1), _column(b"|", len(sel)),
-                cur[gi, vi]], axis=1))
-        new = np.empty_like(cur)
-        for ((a, b), sel), hexed in zip(groups, _md5_rows(texts, pool)):
-            new[graph[sel], vertex[sel]] = hexed
+            k = len(sel)
+            ins = np.take(words, in_neighbours[in_start[sel][:, None] + np.arange(a)].ravel(), axis=0)
+            outs = np.take(words, out_neighbours[out_start[sel][:, None] + np.arange(b)].ravel(), axis=0)
+            md5.submit([ins.view(np.uint8).reshape(k, -1), _column(b"|", k),
+                        outs.view(np.uint8).reshape(k, -1), _column(b"|", k), cur[sel]])
+        new, prefix = np.empty_like(cur), np.empty_like(prefix)
+        for (_, sel), (hexed, first_word) in zip(groups, md5.results()):
+            new[sel], prefix[sel] = hexed, first_word
         cur = new
     # fingerprint: md5 of str(sorted list of vertex hashes), e.g. "['ab..', 'cd..']"
-    rank = _ranks(cur)
-    hashes = cur[np.arange(g)[:, None], np.argsort(rank, axis=1)]
+    hashes = cur.reshape(g, n, 32)[rows[:, None], _sorted_vertices(prefix.reshape(g, n), cur.reshape(g, n, 32))]
     pieces = []
     for v in range(n):
         pieces += [_column(b"['" if v == 0 else b", '", g), hashes[:, v], _column(b"'", g)]
     pieces.append(_column(b"]", g))
-    return _md5_rows([np.concatenate(pieces, axis=1)], pool)[0].view("S32").reshape(-1)
+    md5.submit(pieces)
+    return md5.results()[0][0].view("S32").reshape(-1)
 
 
 def _column(text, rows):
     return np.broadcast_to(np.frombuffer(text, np.uint8), (rows, len(text)))
 
 
-def _ranks(strings):
-    """Rank of every (g, n, 32) hex row in sorted order, as (g, n) int64."""
-    flat = np.ascontiguousarray(strings).reshape(-1, 32).view("S32").reshape(-1)
-    rank = np.empty(len(flat), dtype=np.int64)
-    rank[np.argsort(flat)] = np.arange(len(flat))
-    return rank.reshape(strings.shape[:2])
+_NIBBLE = np.zeros(256, dtype=np.uint64)
+_NIBBLE[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint64)
 
 
-def _md5_rows(texts, pool=None, chunk_rows=20000):
-    """MD5 hex digests of the rows of each (K, L) uint8 array, each as a (K, 32) uint8 array."""
-    jobs, sizes = [], []
-    for text in texts:
-        length = text.shape[1]
-        data = np.ascontiguousarray(text).tobytes()
-        step = chunk_rows * length
-        chunks = [(data[i:i + step], length) for i in range(0, len(data), step)]
-        jobs += chunks
-        sizes.append(len(chunks))
-    digests = (pool.map(_md5_chunk, jobs) if pool is not None and len(jobs) > 1
-               else [_md5_chunk(job) for job in jobs])
-    out, start = [], 0
-    for size in sizes:
-        raw = np.frombuffer(b"".join(digests[start:start + size]), dtype=np.uint8).reshape(-1, 16)
-        start += size
-        hexed = np.empty((len(raw), 32), dtype=np.uint8)
-        hexed[:, 0::2] = _HEX_DIGITS[raw >> 4]
-        hexed[:, 1::2] = _HEX_DIGITS[raw & 15]
-        out.append(hexed)
-    return out
+def _hex_prefix(strings):
+    """The first 16 hex digits of (K, 32) hex rows as uint64: they order like the strings."""
+    prefix = np.zeros(len(strings), dtype=np.uint64)
+    for i in range(16):
+        prefix = (prefix << np.uint64(4)) | _NIBBLE[strings[:, i]]
+    return prefix
 
 
-def _md5_chunk(job):
-    data, length = job
-    view, md5 = memoryview(data), hashlib.md5
-    return b"".join([md5(view[i:i + length]).digest() for i in range(0, len(data), length)])
-
-
-def _md5_pool(processes):
-    import multiprocessing
-    return multiprocessing.get_context("fork").Pool(processes)
+def _sorted_vertices(prefix, strings):
+    """(g, n) vertex indices of each graph sorted by their hex strings, given 64-bit prefixes."""
+    g = len(prefix)
+    order = np.argsort(prefix, axis=1, kind="stable")
+    sorted_prefix = np.take_along_axis(prefix, order, axis=1)
+    tie = sorted_prefix[:, 1:] == sorted_prefix[:, :-1]
+    if tie.any():  # equal prefixes: fine if the strings are equal too, else sort those graphs fully
+        sorted_strings = strings[np.arange(g)[:, None], order]
+        unequal = (tie & (sorted_strings[:, 1:] != sorted_strings[:, :-1]).any(axis=2)).any(axis=1)
+        for graph in np.flatnonzero(unequal):
+            order[graph] = np.argsort(strings[graph].view("S32").reshape(-1), kind="stable")
+    return order
 
 
 @dataclass
