@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -527,7 +528,7 @@ def load_space_cache(path):
             arrays = {k: f[k] for k in f.files if k not in ("version", "checksum")}
             if str(f["checksum"]) != _checksum(arrays.values()):
                 return None
-    except (OSError, ValueError, KeyError, EOFError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # BadZipFile: a truncated cache
         return None
     sizes = range(2, MAX_VERTICES + 1)
     try:
