@@ -1,0 +1,127 @@
+"""NAS-Bench-101 architectures as tensors for the GCN predictor.
+
+    python dataset.py --split 172            # size and label statistics of one split
+    python dataset.py --data data/nasbench.hdf5 --splits data/train.npz --split denoise-91
+
+`Nb101Dataset` reads the HDF5 once and keeps the whole split as tensors: one-hot
+operations, padded adjacency, vertex mask, the label and its normalised target.
+Batches are taken by tensor indexing (`batch(idx)`), never item by item.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+import torch
+
+from model import propagation_matrices
+from nasbench_data import (DEFAULT_HDF5, DEFAULT_SPLITS, LABEL_MEAN, LABEL_STD, DataError, read_hdf5,
+                           read_splits, select_split, validation_labels)
+
+# one-hot column of each vertex type; HDF5 codes are -1 input, -2 output, 0..2 interior ops
+OPERATION_TYPES = ("input", "output", "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
+MAX_VERTICES = 7
+
+
+def vertex_mask(num_vertices, device="cpu"):
+    """(L, 7) float mask, 1.0 on the real vertices 0..n-1 of each graph."""
+    n = torch.as_tensor(np.asarray(num_vertices), device=device).long()
+    return (torch.arange(MAX_VERTICES, device=device) < n[:, None]).float()
+
+
+def one_hot_operations(operations, num_vertices, device="cpu"):
+    """(L, 7) HDF5 operation codes -> (L, 7, 5) one-hot over OPERATION_TYPES, zero rows for padding."""
+    codes = torch.as_tensor(np.asarray(operations), device=device).long()
+    type_index = torch.where(codes < 0, -codes - 1, codes + 2)  # -1 -> 0, -2 -> 1, op k -> k + 2
+    one_hot = torch.nn.functional.one_hot(type_index, len(OPERATION_TYPES)).float()
+    return one_hot * vertex_mask(num_vertices, device)[..., None]
+
+
+def graph_tensors(adjacency, operations, num_vertices, device="cpu"):
+    """Model inputs for L graphs given as HDF5/Space-style int8 arrays.
+
+    Returns float tensors: `adjacency` (L, 7, 7), `operations` (L, 7, 5) one-hot,
+    `mask` (L, 7), and `propagation` (L, 2, 7, 7), the GCN's two normalised
+    propagation matrices, computed here once per graph instead of once per step.
+    """
+    adjacency = torch.as_tensor(np.asarray(adjacency), device=device).float()
+    return {
+        "adjacency": adjacency,
+        "operations": one_hot_operations(operations, num_vertices, device),
+        "mask": vertex_mask(num_vertices, device),
+        "propagation": propagation_matrices(adjacency),
+    }
+
+
+def normalise_accuracy(accuracy):
+    """Validation accuracy (fraction) -> the predictor's regression target."""
+    return (accuracy - LABEL_MEAN) / LABEL_STD
+
+
+def denormalise_accuracy(target):
+    """Inverse of normalise_accuracy: regression output -> validation accuracy (fraction)."""
+    return target * LABEL_STD + LABEL_MEAN
+
+
+def split_rows(labels, hashes, split, splits_path):
+    """HDF5 rows of `split`: rows with a label for None/"all", else the split file's index array."""
+    if split is None or split == "all":
+        return np.flatnonzero(np.isfinite(labels))
+    rows = select_split(read_splits(splits_path, hashes), split, splits_path)
+    unlabelled = np.count_nonzero(~np.isfinite(labels[rows]))
+    if unlabelled:
+        raise DataError(f"split {split!r} of {splits_path} has {unlabelled} rows without a label; "
+                        f"re-create the split file for this HDF5")
+    return rows
+
+
+class Nb101Dataset(torch.utils.data.Dataset):
+    """One split of the HDF5 as tensors: `.index`, `.graphs`, `.accuracy`, `.target`, `.num_vertices`."""
+
+    def __init__(self, hdf5=DEFAULT_HDF5, split="all", splits=DEFAULT_SPLITS, device="cpu"):
+        data = read_hdf5(hdf5)
+        labels = validation_labels(data["metrics"])
+        rows = split_rows(labels, data["hash"], split, splits)
+        self.name = "all" if split is None else split
+        self.hashes = data["hash"][rows]
+        self.index = torch.as_tensor(rows, dtype=torch.long)
+        self.num_vertices = torch.as_tensor(data["num_vertices"][rows], dtype=torch.long, device=device)
+        self.graphs = graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows],
+                                    device)
+        self.accuracy = torch.as_tensor(labels[rows], dtype=torch.float64, device=device)
+        self.target = normalise_accuracy(self.accuracy).float()
+
+    def __len__(self):
+        return len(self.index)
+
+    def batch(self, idx):
+        """Graphs, label and target of positions `idx` (a LongTensor) by tensor indexing."""
+        items = {key: value[idx] for key, value in self.graphs.items()}
+        items.update(num_vertices=self.num_vertices[idx], accuracy=self.accuracy[idx], target=self.target[idx])
+        return items
+
+    def __getitem__(self, i):
+        return self.batch(i)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=DEFAULT_HDF5)
+    parser.add_argument("--splits", default=DEFAULT_SPLITS)
+    parser.add_argument("--split", default="all")
+    args = parser.parse_args(argv)
+    try:
+        dataset = Nb101Dataset(args.data, args.split, args.splits)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    accuracy = dataset.accuracy.numpy()
+    sizes = np.bincount(dataset.num_vertices.numpy(), minlength=MAX_VERTICES + 1)[2:]
+    print(f"split {dataset.name!r} of {os.path.basename(args.data)}: {len(dataset):,} architectures; "
+          f"validation accuracy mean {accuracy.mean():.4f}, std {accuracy.std():.4f}, max {accuracy.max():.4f}; "
+          f"by vertex count 2..7: {sizes.tolist()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

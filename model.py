@@ -1,0 +1,250 @@
+"""The Neural Predictor's bidirectional GCN, as a stack of independent models.
+
+    python model.py          # parameter count and a forward pass on the smallest graphs
+
+One GCN layer (REFERENCE.md): with A = adjacency + identity, row-normalised,
+    h' = dropout((relu(norm(A) h W1) + relu(norm(A^T) h W2)) / 2)
+Three layers of hidden size 144, mean over the real vertices, linear 128, dropout,
+linear 1; Xavier-uniform init, no biases.
+
+`GCNPredictor(num_models=M)` holds M such predictors with stacked weights, so M
+trainings (seeds, folds, search runs) run as one batched model. All weights live in
+one (M, P) parameter matrix (`flat`), viewed per layer, so that the optimiser
+updates everything in a few tensor operations.
+
+Inference (`infer`) skips most of the first two layers: a vertex's first-layer features
+depend only on the operation types around it, and the whole space has only a few
+thousand such neighbourhoods, so their products with the second layer's weights are
+computed once (`first_layer_tables`) and gathered.
+"""
+import math
+
+import torch
+
+NUM_OPERATION_TYPES = 5
+MAX_VERTICES = 7
+
+
+def propagation_matrices(adjacency):
+    """(..., 7, 7) 0/1 adjacency -> (..., 2, 7, 7): row-normalised A + I and (A + I)^T, each halved.
+
+    The halves turn the layer's average of its two directions into a sum.
+    """
+    eye = torch.eye(adjacency.shape[-1], dtype=adjacency.dtype, device=adjacency.device)
+    with_self = adjacency + eye
+    both = torch.stack([with_self, with_self.transpose(-1, -2)], dim=-3)
+    return both / (2 * both.sum(-1, keepdim=True))
+
+
+def model_inputs(graphs):
+    """The tensors forward reads, made once per graph: operations, propagation and readout weights.
+
+    `propagation` is made from `adjacency` and `readout` from `mask` when the dict lacks them.
+    """
+    propagation = graphs.get("propagation")
+    if propagation is None:
+        propagation = propagation_matrices(graphs["adjacency"])
+    readout = graphs.get("readout")
+    if readout is None:
+        readout = graphs["mask"] / graphs["mask"].sum(-1, keepdim=True)  # mean over the real vertices
+    return {"operations": graphs["operations"], "propagation": propagation, "readout": readout}
+
+
+def propagation_products(y, propagation):
+    """(P0 y0, P1 y1): each direction's propagation of its half of y = h [W1 W2].
+
+    y (..., V, 2H); propagation (..., 2, V, V) from propagation_matrices (halves folded in).
+    """
+    batch, vertices = y.shape[:-2], y.shape[-2]
+    products = []
+    for p, half in zip(propagation.unbind(-3), y.split(y.shape[-1] // 2, dim=-1)):
+        p = p.expand(*batch, vertices, vertices).reshape(-1, vertices, vertices)  # bmm: less dispatch than @
+        products.append(torch.bmm(p, half.reshape(-1, vertices, half.shape[-1])).view(half.shape))
+    return tuple(products)
+
+
+def propagate(y, propagation):
+    """One GCN layer after its weight product, without gradient: relu(P0 y0) + relu(P1 y1), in place."""
+    forward, backward = propagation_products(y, propagation)
+    return forward.relu_().add_(backward.relu_())  # in place: allocations cost more than maths here
+
+
+class GCNLayer(torch.autograd.Function):
+    """h -> (relu(P0 h W1) + relu(P1 h W2)) * keep, with a hand-written backward.
+
+    Autograd would record some twenty tiny operations per layer; at batch size 10 their
+    bookkeeping costs more than the arithmetic. keep: scaled dropout mask or None.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, propagation, keep):
+        m, b, v, _ = h.shape
+        y = torch.bmm(h.reshape(m, b * v, -1), weight).view(m, b, v, -1)  # both directions in one product
+        forward, backward = (z.relu_() for z in propagation_products(y, propagation))
+        out = forward + backward
+        if keep is not None:
+            out.mul_(keep)
+        ctx.save_for_backward(h, weight, propagation, keep, forward, backward)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, weight, propagation, keep, forward, backward = ctx.saved_tensors
+        m, b, v, _ = h.shape
+        if keep is not None:
+            grad = grad * keep
+        # through relu (sign of its output: 1 where it passed, 0 elsewhere; faster than a comparison), then P^T
+        grad_y = torch.cat([p.transpose(-1, -2) @ (grad * r.sign())
+                            for p, r in zip(propagation.unbind(-3), (forward, backward))], dim=-1)
+        grad_y = grad_y.view(m, b * v, -1)
+        grad_weight = torch.bmm(h.reshape(m, b * v, -1).transpose(1, 2), grad_y)
+        grad_h = torch.bmm(grad_y, weight.transpose(1, 2)).view(h.shape) if ctx.needs_input_grad[0] else None
+        return grad_h, grad_weight, None, None
+
+
+def neighbourhood_keys(operations, propagation):
+    """(L, 2, V) code of the operation-type counts in each vertex's closed neighbourhood, per direction.
+
+    A vertex's first-layer input in direction 0 (1) is the mean one-hot type of itself and its
+    successors (predecessors), so equal codes mean equal first-layer features. Code: sum over
+    the neighbourhood of 8 ** type (a count is at most 7), below 8 ** 5.
+    """
+    base = float(MAX_VERTICES + 1)
+    digits = base ** torch.arange(NUM_OPERATION_TYPES, dtype=operations.dtype, device=operations.device)
+    vertex_codes = operations @ digits  # (L, V), 0 for padding
+    return ((propagation > 0).to(operations.dtype) @ vertex_codes[:, None, :, None]).squeeze(-1).long()
+
+
+class GCNPredictor(torch.nn.Module):
+    """M independent GCN predictors with stacked weights; forward gives (M, B) raw outputs."""
+
+    def __init__(self, hidden=144, num_layers=3, readout=128, dropout=0.1, num_models=1, seed=None):
+        super().__init__()
+        self.hidden, self.num_layers, self.readout = hidden, num_layers, readout
+        self.dropout, self.num_models = dropout, num_models
+        # (fan_in, fan_out, columns): each GCN layer's two directions sit side by side
+        self.shapes = [(NUM_OPERATION_TYPES if i == 0 else hidden, hidden, 2 * hidden) for i in range(num_layers)]
+        self.shapes += [(hidden, readout, readout), (readout, 1, 1)]
+        self.flat = torch.nn.Parameter(torch.empty(num_models, sum(i * c for i, _, c in self.shapes)))
+        self.reset_parameters(seed)
+
+    def weights(self):
+        """Per-layer (M, in, out) views of `flat`: the GCN layers, then the two readout layers."""
+        pieces = self.flat.split([i * c for i, _, c in self.shapes], dim=1)
+        return [p.view(self.num_models, i, c) for p, (i, _, c) in zip(pieces, self.shapes)]
+
+    @torch.no_grad()
+    def reset_parameters(self, seed=None):
+        """Xavier-uniform init of every weight matrix of every model.
+
+        With a seed, model m draws from its own generator seeded `seed + m`, so model m of a
+        stack starts exactly as a single model built with seed `seed + m`.
+        """
+        for m in range(self.num_models):
+            generator = None if seed is None else torch.Generator().manual_seed(seed + m)
+            for weight, (fan_in, fan_out, columns) in zip(self.weights(), self.shapes):
+                bound = math.sqrt(6.0 / (fan_in + fan_out))
+                values = torch.rand(fan_in, columns, generator=generator) * (2 * bound) - bound
+                weight[m].copy_(values)
+
+    def sample_dropout_masks(self, batch_shape):
+        """Scaled keep-masks (0 or 1/(1-p)) of every dropout site for batches of shape `batch_shape`.
+
+        batch_shape is (M, B) for one step, or (steps, M, B) to draw a whole epoch at once. Each
+        draw of 64 random bits serves four 16-bit comparisons (4x fewer draws than torch.rand),
+        so p is rounded to a multiple of 2^-16 (0.1 becomes 0.1000061).
+        """
+        threshold = round(self.dropout * 2 ** 16) - 2 ** 15  # int16 values below it are dropped
+        scale = 1.0 / (1.0 - self.dropout)
+        sites = [(MAX_VERTICES, self.hidden)] * self.num_layers + [(self.readout,)]
+        masks = []
+        for site in sites:
+            shape = (*batch_shape, *site)
+            count = math.prod(shape)
+            bits = torch.empty((count + 3) // 4, dtype=torch.int64, device=self.flat.device)
+            bits.random_(-2 ** 63, None)  # all 64 bits (the default range leaves the top one 0)
+            keep = bits.view(torch.int16)[:count].view(shape) >= threshold
+            masks.append(keep * scale)
+        return masks
+
+    def forward(self, graphs, dropout_masks=None):
+        """graphs: dict of (B, ...) tensors shared by all models or (M, B, ...) one batch per model -> (M, B).
+
+        In training mode, dropout uses `dropout_masks` (see sample_dropout_masks) or draws its own.
+        """
+        inputs = model_inputs(graphs)
+        operations, propagation, readout = inputs["operations"], inputs["propagation"], inputs["readout"]
+        if operations.dim() == 3:  # one batch for all models
+            operations, propagation, readout = (t.expand(self.num_models, *t.shape)
+                                                for t in (operations, propagation, readout))
+        m, b, v = operations.shape[:3]
+        if not self.training or self.dropout == 0:
+            dropout_masks = None
+        elif dropout_masks is None:
+            dropout_masks = self.sample_dropout_masks((m, b))
+        *gcn, fc1, fc2 = self.weights()
+        h = operations
+        for layer, weight in enumerate(gcn):
+            h = GCNLayer.apply(h, weight, propagation, None if dropout_masks is None else dropout_masks[layer])
+        return self._head(h, readout, fc1, fc2, None if dropout_masks is None else dropout_masks[-1])
+
+    def _head(self, h, readout, fc1, fc2, dropout_mask=None):
+        """Mean over the real vertices, linear, dropout, linear: (M, B, V, H) -> (M, B)."""
+        m, b = h.shape[:2]
+        z = torch.bmm((readout.unsqueeze(-2) @ h).view(m, b, -1), fc1)
+        if dropout_mask is not None:
+            z = z * dropout_mask
+        return torch.bmm(z, fc2).view(m, b)
+
+    @torch.no_grad()
+    def first_layer_tables(self, inputs):
+        """Second-layer products of every distinct first-layer neighbourhood among L graphs.
+
+        inputs: model_inputs of L graphs. Returns, per direction d, (table (M, K_d, 2H), slot
+        (L, V)): vertex v of graph g contributes table_d[:, slot_d[g, v]] to h1 W2.
+        """
+        operations, propagation = inputs["operations"], inputs["propagation"]
+        num_graphs, num_vertices = operations.shape[:2]
+        keys = neighbourhood_keys(operations, propagation)
+        first, second = self.weights()[:2]
+        tables = []
+        for d in range(2):
+            present = torch.zeros(int(MAX_VERTICES + 1) ** NUM_OPERATION_TYPES, dtype=torch.long,
+                                  device=keys.device)
+            present[keys[:, d]] = 1
+            slot = (present.cumsum(0) - 1)[keys[:, d]]  # (L, V) rank of the key among those present
+            # any vertex with the key represents it: they all have the same first-layer input
+            representative = torch.empty(int(present.sum()), dtype=torch.long, device=keys.device)
+            representative.scatter_(0, slot.flatten(), torch.arange(slot.numel(), device=keys.device))
+            graph, vertex = representative // num_vertices, representative % num_vertices
+            x = (propagation[graph, d, vertex, :, None] * operations[graph]).sum(1)  # (K_d, types)
+            h = torch.relu(x @ first[:, :, d * self.hidden:(d + 1) * self.hidden])  # (M, K_d, H)
+            tables.append((torch.bmm(h, second), slot))
+        return tables
+
+    @torch.no_grad()
+    def infer(self, inputs, tables):
+        """Eval-mode outputs (M, B) of B graphs shared by all models; forward's result up to rounding.
+
+        inputs: model_inputs of the B graphs; tables: first_layer_tables with the slots of these B graphs.
+        """
+        propagation, readout = inputs["propagation"], inputs["readout"]
+        b, v = readout.shape
+        (table0, slot0), (table1, slot1) = tables
+        y = torch.index_select(table0, 1, slot0.flatten()).add_(torch.index_select(table1, 1, slot1.flatten()))
+        *gcn, fc1, fc2 = self.weights()
+        h = propagate(y.view(self.num_models, b, v, -1), propagation)
+        for weight in gcn[2:]:
+            y = torch.bmm(h.reshape(self.num_models, b * v, -1), weight).view(self.num_models, b, v, -1)
+            h = propagate(y, propagation)
+        return self._head(h, readout, fc1, fc2)
+
+
+if __name__ == "__main__":
+    from dataset import graph_tensors
+    model = GCNPredictor(seed=0)
+    per_model = model.flat.shape[1]
+    graphs = graph_tensors([[[0, 1] + [0] * 5, [0] * 7] + [[0] * 7] * 5], [[-1, -2] + [0] * 5], [2])
+    model.eval()
+    print(f"GCNPredictor: {per_model:,} parameters per model; output on the 2-vertex graph: "
+          f"{model(graphs).item():+.4f}")

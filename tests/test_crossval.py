@@ -1,0 +1,102 @@
+"""Tests of crossval.py on architectures of ../shared/nb101/labels_20k.jsonl."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import crossval
+import nasbench_data
+import train
+from dataset import graph_tensors, normalise_accuracy
+from test_search import hdf5_20k  # noqa: F401  (session fixture shared with test_search)
+from tools import split_train_val
+
+FAST = dict(hidden=8, epochs=2, wd=1e-3, batch_size=10, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data_20k(hdf5_20k):  # noqa: F811
+    data = nasbench_data.read_hdf5(hdf5_20k)
+    return data, nasbench_data.validation_labels(data["metrics"])
+
+
+def graphs_of(data, rows):
+    return graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows])
+
+
+def test_grid_folds_are_disjoint_complete_and_trained_on_the_rest(data_20k, monkeypatch):
+    data, labels = data_20k
+    rows = np.arange(47)
+    fits = []
+    original_fit = train.fit
+
+    def recording_fit(graphs, train_sets, **kwargs):
+        fits.append(([r.tolist() for r, _ in train_sets], kwargs["lr"]))
+        return original_fit(graphs, train_sets, **kwargs)
+
+    monkeypatch.setattr(train, "fit", recording_fit)
+    results = crossval.cross_validate_grid(graphs_of(data, rows), labels[rows], 5, [1e-3, 3e-3], seed=0, **FAST)
+    (sets, lrs), = fits
+    assert lrs == [1e-3] * 5 + [3e-3] * 5, "one batched fit: every fold for every learning rate"
+    validation = [sorted(set(range(47)) - set(s)) for s in sets[:5]]
+    assert sorted(sum(validation, [])) == list(range(47)), "folds are disjoint and cover every architecture"
+    assert max(map(len, validation)) - min(map(len, validation)) <= 1
+    assert sets[5:] == sets[:5], "each learning rate sees the same folds"
+    assert [r["lr"] for r in results] == [1e-3, 3e-3]
+    assert all(sum(fold["count"] for fold in r["per_fold"]) == 47 for r in results)
+
+
+def test_single_learning_rate_matches_train_cross_validate(data_20k):
+    data, labels = data_20k
+    rows = np.arange(100, 160)
+    graphs = graphs_of(data, rows)
+    result, = crossval.cross_validate_grid(graphs, labels[rows], 3, [2e-3], seed=4, **FAST)
+    accuracy = torch.as_tensor(labels[rows])
+    reference = train.cross_validate(graphs, normalise_accuracy(accuracy).float(), accuracy, 3, 4, lr=2e-3, **FAST)
+    for key in ("mse", "kendall_tau"):
+        assert result[key]["mean"] == pytest.approx(reference[key]["mean"], rel=1e-5)
+        assert result[key]["std"] == pytest.approx(reference[key]["std"], rel=1e-4)
+
+
+def test_training_rows_use_the_split_file_else_a_seeded_draw(data_20k, tmp_path):
+    data, labels = data_20k
+    splits_path = str(tmp_path / "splits.npz")
+    split_train_val.write_splits(splits_path, split_train_val.make_splits(labels), data["hash"])
+    rows, source = crossval.training_rows(labels, data["hash"], 172, splits_path, seed=0)
+    with np.load(splits_path) as splits:
+        assert np.array_equal(rows, splits["172"]) and source == "split 172"
+    drawn, source = crossval.training_rows(labels, data["hash"], 43, splits_path, seed=0)
+    again, _ = crossval.training_rows(labels, data["hash"], 43, str(tmp_path / "absent.npz"), seed=0)
+    other, _ = crossval.training_rows(labels, data["hash"], 43, splits_path, seed=1)
+    assert source.startswith("random") and np.array_equal(drawn, again) and not np.array_equal(drawn, other)
+    assert len(np.unique(drawn)) == 43 and np.isfinite(labels[drawn]).all()
+    with pytest.raises(nasbench_data.DataError, match="exceeds"):
+        crossval.training_rows(labels, data["hash"], 30000, splits_path, seed=0)
+
+
+def test_best_config_has_the_lowest_mean_validation_mse():
+    grid = [{"hidden": h, "epochs": 100, "lr": 1e-4, "mse": {"mean": m, "std": 0.1},
+             "kendall_tau": {"mean": tau, "std": 0.01}}
+            for h, m, tau in ((48, 3.0, 0.6), (144, 2.5, 0.5), (320, 2.7, 0.4))]
+    assert crossval.best_config(grid)["hidden"] == 144
+    assert crossval.best_config(grid, "highest Kendall tau")["hidden"] == 48
+    table = crossval.markdown({172: {"source": "split 172", "grid": grid}}, folds=5)
+    assert "| 172 | split 172 | lowest MSE | 144 | 144 | 100 | 0.0001 | 2.500 ± 0.100 | 0.500 ± 0.010 |" in table
+    assert ("| 172 | split 172 | highest Kendall tau | 144 | 48 | 100 | 0.0001 | 3.000 ± 0.100 | 0.600 ± 0.010 |"
+            in table)
+
+
+def test_cli_writes_the_table_and_refuses_bad_input(hdf5_20k, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "cv"
+    code = crossval.main(["--data", hdf5_20k, "--splits", str(tmp_path / "absent.npz"), "--sizes", "40",
+                          "--folds", "3", "--hidden", "8", "--epochs", "2", "--lrs", "1e-3", "2e-3",
+                          "--output_dir", str(out), "--quiet"])
+    assert code == 0
+    saved = json.loads((out / "crossval.json").read_text())
+    assert len(saved["sizes"]["40"]["grid"]) == 2
+    assert "| 40 | random draw (seed 0) | lowest MSE | - | 8 | 2 |" in (out / "crossval.md").read_text()
+    assert crossval.main(["--data", str(tmp_path / "absent.hdf5"), "--output_dir", str(tmp_path / "x")]) == 2
+    assert "nasbench_tfrecord_converter" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        crossval.main(["--data", hdf5_20k, "--sizes", "12", "--folds", "5"])

@@ -1,0 +1,156 @@
+"""Tests of model.py: the batched GCN against a plain implementation, invariances, init, fast inference."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bench import StraightforwardPredictor
+from dataset import graph_tensors
+from model import GCNLayer, GCNPredictor, model_inputs, neighbourhood_keys, propagation_matrices
+
+
+@pytest.fixture(scope="module")
+def sample(space):
+    """Graph tensors of 600 real architectures: every vertex count 2..7 and a random draw of the space."""
+    rng = np.random.default_rng(0)
+    per_size = [np.flatnonzero(space.num_vertices == n)[:20] for n in range(2, 8)]
+    rows = np.concatenate(per_size + [rng.choice(len(space), 600 - sum(map(len, per_size)), replace=False)])
+    return graph_tensors(space.adjacency[rows], space.operations[rows], space.num_vertices[rows])
+
+
+def copy_into_straightforward(model, m=0):
+    """A StraightforwardPredictor carrying model m's weights of a GCNPredictor stack."""
+    plain = StraightforwardPredictor(model.hidden, model.num_layers, model.readout, model.dropout)
+    *gcn, fc1, fc2 = model.weights()
+    with torch.no_grad():
+        for layer, weight in zip(plain.layers, gcn):
+            layer.forward_weight.copy_(weight[m, :, :model.hidden])
+            layer.backward_weight.copy_(weight[m, :, model.hidden:])
+        plain.fc1.weight.copy_(fc1[m].T)
+        plain.fc2.weight.copy_(fc2[m].T)
+    return plain
+
+
+def test_forward_equals_a_plain_implementation(sample):
+    model = GCNPredictor(num_models=3, seed=5).eval()
+    with torch.no_grad():
+        stacked = model(sample)
+        for m in range(3):
+            plain = copy_into_straightforward(model, m).eval()
+            torch.testing.assert_close(stacked[m], plain(sample), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("with_dropout", [False, True])
+def test_hand_written_layer_gradient_passes_gradcheck(sample, with_dropout):
+    torch.manual_seed(0)
+    propagation = sample["propagation"][:6].double().expand(2, 6, 2, 7, 7)
+    h = torch.randn(2, 6, 7, 4, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(2, 4, 6, dtype=torch.float64, requires_grad=True)
+    keep = (torch.rand(2, 6, 7, 3) > 0.3).double() / 0.7 if with_dropout else None
+    assert torch.autograd.gradcheck(lambda h, w: GCNLayer.apply(h, w, propagation, keep), (h, weight))
+
+
+def test_shapes_for_every_vertex_count(space):
+    model = GCNPredictor(num_models=2, seed=0).eval()
+    for n in range(2, 8):
+        rows = np.flatnonzero(space.num_vertices == n)[:5]
+        graphs = graph_tensors(space.adjacency[rows], space.operations[rows], space.num_vertices[rows])
+        with torch.no_grad():
+            output = model(graphs)
+        assert output.shape == (2, len(rows)) and torch.isfinite(output).all()
+
+
+def test_predictions_do_not_depend_on_the_order_of_interior_vertices(sample):
+    adjacency, operations = sample["adjacency"], sample["operations"]
+    sizes = sample["mask"].sum(1).long()
+    rng = np.random.default_rng(1)
+    order = torch.arange(7).repeat(len(sizes), 1)
+    for g, n in enumerate(sizes.tolist()):
+        order[g, 1:n - 1] = 1 + torch.as_tensor(rng.permutation(n - 2))  # input, output and padding stay
+    rows = torch.arange(len(sizes))[:, None]
+    permuted = {
+        "adjacency": adjacency[rows[:, :, None], order[:, :, None], order[:, None, :]],
+        "operations": operations[rows, order],
+        "mask": sample["mask"],
+    }
+    assert not torch.equal(permuted["adjacency"], adjacency)  # the test does permute something
+    model = GCNPredictor(num_models=2, seed=3).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(permuted), model(sample), rtol=1e-5, atol=1e-6)
+
+
+def test_padding_is_ignored(sample):
+    """Adding isolated padded vertices with an operation type to a graph changes nothing."""
+    model = GCNPredictor(seed=0).eval()
+    small = sample["mask"].sum(1) < 7
+    polluted = dict(sample)
+    polluted.pop("propagation")
+    polluted["operations"] = sample["operations"] + (1 - sample["mask"])[..., None] * torch.eye(5)[2]
+    with torch.no_grad():
+        torch.testing.assert_close(model(polluted)[:, small], model(sample)[:, small])
+
+
+def test_stacked_models_match_single_models(sample):
+    stack = GCNPredictor(num_models=3, seed=10).eval()
+    per_model_batches = {key: value[:50].expand(3, *value[:50].shape) for key, value in sample.items()}
+    with torch.no_grad():
+        shared, separate = stack(sample), stack(per_model_batches)
+        for m in range(3):
+            single = GCNPredictor(num_models=1, seed=10 + m).eval()
+            assert torch.equal(single.flat[0], stack.flat[m])
+            torch.testing.assert_close(single(sample)[0], shared[m])
+    torch.testing.assert_close(separate, shared[:, :50])
+
+
+def test_xavier_uniform_init_per_model_slice():
+    model = GCNPredictor(num_models=4, seed=0)
+    for weight, (fan_in, fan_out, _) in zip(model.weights(), model.shapes):
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        assert weight.abs().max() <= bound
+        if weight[0].numel() > 1000:  # enough values for the spread of U(-b, b): std b / sqrt(3)
+            assert abs(weight[1].std().item() - bound / math.sqrt(3)) < 0.05 * bound
+        assert not torch.equal(weight[0], weight[1])
+
+
+def test_propagation_rows_are_halved_means(sample):
+    propagation = propagation_matrices(sample["adjacency"])
+    torch.testing.assert_close(propagation.sum(-1), torch.full(propagation.shape[:-1], 0.5))
+    with_self = sample["adjacency"] + torch.eye(7)
+    assert torch.equal(propagation[:, 0] > 0, with_self > 0)
+    assert torch.equal(propagation[:, 1] > 0, with_self.transpose(1, 2) > 0)
+
+
+def test_equal_neighbourhood_keys_mean_equal_first_layer_inputs(sample):
+    inputs = model_inputs(sample)
+    keys = neighbourhood_keys(inputs["operations"], inputs["propagation"]).flatten()
+    first_inputs = (inputs["propagation"] @ inputs["operations"].unsqueeze(1)).reshape(-1, 5)
+    order = torch.argsort(keys)
+    same = keys[order][1:] == keys[order][:-1]
+    assert same.sum() > 1000
+    torch.testing.assert_close(first_inputs[order][1:][same], first_inputs[order][:-1][same])
+    assert len(torch.unique(keys)) >= len(torch.unique(first_inputs, dim=0))  # keys may only be finer
+
+
+def test_fast_inference_equals_forward(sample):
+    model = GCNPredictor(num_models=2, seed=2).eval()
+    inputs = model_inputs(sample)
+    tables = model.first_layer_tables(inputs)
+    part = slice(100, 400)
+    with torch.no_grad():
+        expected = model(sample)[:, part]
+    chunk = {key: value[part] for key, value in inputs.items()}
+    fast = model.infer(chunk, [(table, slot[part]) for table, slot in tables])
+    torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_only_in_training(sample):
+    model = GCNPredictor(seed=0)
+    masks = model.sample_dropout_masks((1, 1000))
+    keep = torch.cat([mask.flatten() for mask in masks])
+    torch.testing.assert_close(keep.unique(), torch.tensor([0.0, 1 / 0.9]))
+    assert abs((keep == 0).float().mean().item() - 0.1) < 0.01
+    model.train()
+    assert not torch.equal(model(sample), model(sample))
+    model.eval()
+    assert torch.equal(model(sample), model(sample))

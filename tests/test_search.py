@@ -1,0 +1,289 @@
+"""Tests of search.py on real data: HDF5 files converted from ../shared/nb101 in a temporary directory."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import nasbench_data
+import search
+import search_space
+from tools import nasbench_tfrecord_converter as converter
+
+
+@pytest.fixture(scope="session")
+def hdf5_20k(tmp_path_factory, labels_20k_path):
+    """labels_20k.jsonl as an HDF5: 20,001 architectures, one run each, no test accuracy."""
+    path = str(tmp_path_factory.mktemp("data") / "nb20k.hdf5")
+    converter.convert(labels_20k_path, path, quiet=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pool_20k(hdf5_20k):
+    return search.load_pool(nasbench_data.read_hdf5(hdf5_20k))
+
+
+@pytest.fixture(scope="module")
+def complete_pool(tmp_path_factory, complete_records_path):
+    """The 56 complete records (3 runs each, with test accuracy) as a pool, and the records themselves."""
+    path = str(tmp_path_factory.mktemp("data") / "complete.hdf5")
+    converter.convert(complete_records_path, path, quiet=True)
+    with open(complete_records_path) as f:
+        records = {r["hash"]: r for r in map(json.loads, f)}
+    return search.load_pool(nasbench_data.read_hdf5(path)), records
+
+
+def run_method(method, pool, runs, budget, seed=0, space=None, **options):
+    """Run one method through an Oracle; returns the oracle (its log) and the method's return value."""
+    rngs, uniforms = search.run_generators(seed, runs, budget)
+    oracle = search.Oracle(pool, uniforms)
+    if method == "random":
+        result = search.random_search(pool, oracle, rngs)
+    elif method == "evolution":
+        result = search.regularized_evolution(pool, oracle, rngs, space, **options)
+    else:
+        result = search.neural_predictor(pool, oracle, rngs, **options)
+    return oracle, result
+
+
+# ---------------------------------------------------------------------------
+# pool and queries
+
+
+def test_pool_holds_labelled_rows_with_their_runs(pool_20k, complete_pool):
+    assert len(pool_20k) == 20001
+    assert (pool_20k.num_runs == 1).all() and np.isnan(pool_20k.mean_test).all()
+    assert np.array_equal(pool_20k.mean_validation, pool_20k.run_accuracy[:, 0])
+    pool, records = complete_pool
+    for i in range(len(pool)):
+        runs = records[pool.hashes[i].decode()]["computed_stats"]["108"]
+        validation = [run["final_validation_accuracy"] for run in runs]
+        test = [run["final_test_accuracy"] for run in runs]
+        assert pool.num_runs[i] == len(runs) == 3
+        assert np.allclose(pool.run_accuracy[i], validation)
+        assert np.isclose(pool.mean_validation[i], np.mean(validation))
+        assert np.isclose(pool.mean_test[i], np.mean(test))
+
+
+def test_oracle_returns_the_drawn_run_and_refuses_queries_past_the_budget(complete_pool):
+    pool, _ = complete_pool
+    uniforms = np.array([[0.1, 0.5, 0.9, 0.99], [0.0, 0.34, 0.67, 0.2]])
+    oracle = search.Oracle(pool, uniforms)
+    values = oracle.query([1, 0], [[5, 5], [7, 8]])
+    assert values[0, 0] == pool.run_accuracy[5, 0] and values[0, 1] == pool.run_accuracy[5, 1]
+    assert values[1, 0] == pool.run_accuracy[7, 0] and values[1, 1] == pool.run_accuracy[8, 1]
+    oracle.query([0], [[3, 3]])
+    assert list(oracle.count) == [4, 2]
+    assert oracle.values[0, 2] == pool.run_accuracy[3, 2] and oracle.values[0, 3] == pool.run_accuracy[3, 2]
+    with pytest.raises(RuntimeError, match="budget"):
+        oracle.query([0], [[3]])
+    assert list(oracle.count) == [4, 2], "a refused query is not logged"
+
+
+# ---------------------------------------------------------------------------
+# budgets and seeds
+
+
+@pytest.mark.parametrize("method", ["random", "evolution"])
+def test_method_spends_exactly_its_budget(method, pool_20k, space):
+    oracle, _ = run_method(method, pool_20k, runs=3, budget=90, space=space)
+    assert (oracle.count == 90).all()
+    assert (oracle.rows >= 0).all() and np.isfinite(oracle.values).all()
+    assert np.array_equal(oracle.values, pool_20k.run_accuracy[oracle.rows, 0])
+    if method == "random":
+        assert all(len(set(r)) == 90 for r in oracle.rows.tolist()), "random search draws without replacement"
+
+
+def test_neural_predictor_spends_exactly_its_budget_and_queries_its_ranking(pool_20k):
+    fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0)
+    oracle, _ = run_method("predictor", pool_20k, runs=2, budget=45, num_train=20, fit_options=fit_options)
+    assert (oracle.count == 45).all()
+    assert all(len(set(r)) == 45 for r in oracle.rows.tolist()), "the predictor never re-queries"
+    random_oracle, _ = run_method("random", pool_20k, runs=2, budget=45)
+    assert np.array_equal(oracle.rows[:, :20], random_oracle.rows[:, :20]), "same first draw as random search"
+
+
+@pytest.mark.parametrize("method", ["random", "evolution"])
+def test_runs_are_fixed_by_seed_and_run_index(method, pool_20k, space):
+    first, _ = run_method(method, pool_20k, runs=3, budget=70, space=space)
+    again, _ = run_method(method, pool_20k, runs=2, budget=70, space=space)
+    other, _ = run_method(method, pool_20k, runs=2, budget=70, seed=1, space=space)
+    assert np.array_equal(first.rows[:2], again.rows) and np.array_equal(first.values[:2], again.values)
+    assert not np.array_equal(first.rows[:2], other.rows)
+
+
+# ---------------------------------------------------------------------------
+# regularized evolution
+
+
+def test_graphs_to_specs_keeps_each_architecture(pool_20k, space):
+    rows = np.arange(0, len(pool_20k), 7)
+    filler = np.random.default_rng(0).integers(0, 3, size=(len(rows), 7))
+    adjacency, operations = search.graphs_to_specs(pool_20k.adjacency[rows], pool_20k.operations[rows],
+                                                   pool_20k.num_vertices[rows], filler)
+    assert (operations[:, 0] == -1).all() and (operations[:, 6] == -2).all()
+    assert not np.tril(adjacency).any(axis=(1, 2)).any()
+    assert np.array_equal(space.hashes[space.lookup(adjacency, operations)], pool_20k.hashes[rows])
+    for i in range(0, len(rows), 500):  # the official hash, computed independently of the space table
+        assert search_space.spec_hash(adjacency[i], search_space.codes_to_ops(operations[i])) == \
+            pool_20k.hashes[rows[i]].decode()
+
+
+def test_mutate_follows_the_edge_and_op_probabilities():
+    rng = np.random.default_rng(0)
+    adjacency = np.triu(rng.random((4000, 7, 7)) < 0.3, 1).astype(np.int8)
+    operations = np.concatenate([[[-1]] * 4000, rng.integers(0, 3, (4000, 5)), [[-2]] * 4000], axis=1)
+    same_adjacency, same_operations = search.mutate(adjacency, operations, np.full((4000, 31), 0.999))
+    assert np.array_equal(same_adjacency, adjacency) and np.array_equal(same_operations, operations)
+    all_adjacency, all_operations = search.mutate(adjacency, operations, np.zeros((4000, 31)))
+    upper = np.triu(np.ones((7, 7), dtype=bool), 1)
+    assert ((all_adjacency != adjacency) == upper).all(), "every upper-triangle edge flips, nothing else"
+    assert (all_operations[:, 1:6] != operations[:, 1:6]).all() and set(np.unique(all_operations[:, 1:6])) <= {0, 1, 2}
+    assert np.array_equal(all_operations[:, [0, 6]], operations[:, [0, 6]])
+    child_adjacency, child_operations = search.mutate(adjacency, operations, rng.random((4000, 31)))
+    flips = (child_adjacency != adjacency).sum(axis=(1, 2))
+    changes = (child_operations != operations).sum(axis=1)
+    assert abs(flips.mean() - 21 / 7) < 0.1 and abs(changes.mean() - 5 / 5) < 0.05
+    new_ops = child_operations[:, 1:6][child_operations[:, 1:6] != operations[:, 1:6]]
+    assert np.bincount(new_ops, minlength=3).min() > 0.3 * len(new_ops), "the new op is either other op"
+
+
+def test_accepted_candidates_by_rule():
+    index = np.array([[-1, 5, 9, 7], [-1, -1, -1, -1], [4, 5, 6, 7], [8, 9, 5, 6]])
+    rows = np.array([[-1, 0, -1, 3], [-1, -1, -1, -1], [-1, 0, 1, 2], [-1, -1, 0, 4]])
+    parent = np.array([5, 5, 5, 5])
+    committed = np.array([False, False, False, True])
+    position, now = search.accepted_candidates(index, rows, parent, committed, rule="space")
+    # run 0: the first valid candidate is the parent -> kept; run 1: nothing valid yet;
+    # run 2: the first valid one (4) is new but not in the pool -> the next new pool architecture (6);
+    # run 3: already committed to a new architecture -> skips the parent (5), takes 6
+    assert list(position) == [1, -1, 2, 3]
+    assert list(now) == [True, False, True, True]
+    position, _ = search.accepted_candidates(index, rows, parent, committed, rule="pool")
+    assert list(position) == [1, -1, 1, 2]
+
+
+def test_mutate_into_pool_gives_valid_pool_children_of_the_parent(pool_20k, space):
+    rows = np.arange(40)
+    pool_index = search.pool_to_space_index(pool_20k, space)
+    space_to_pool = np.full(len(space), -1)
+    space_to_pool[pool_index] = np.arange(len(pool_20k))
+    filler = np.zeros((40, 7), dtype=np.int64)
+    adjacency, operations = search.graphs_to_specs(pool_20k.adjacency[rows], pool_20k.operations[rows],
+                                                   pool_20k.num_vertices[rows], filler)
+    rngs = [np.random.default_rng(i) for i in range(40)]
+    child_adjacency, child_operations, child_rows = search.mutate_into_pool(
+        adjacency, operations, pool_index[rows], rngs, space, space_to_pool)
+    assert (child_rows >= 0).all()
+    for i in range(40):
+        assert search_space.is_valid(child_adjacency[i], search_space.codes_to_ops(child_operations[i]))
+        assert search_space.spec_hash(child_adjacency[i], search_space.codes_to_ops(child_operations[i])) == \
+            pool_20k.hashes[child_rows[i]].decode()
+    differs = (child_adjacency != adjacency).any(axis=(1, 2)) | (child_operations != operations).any(axis=1)
+    assert differs.mean() > 0.9 and (child_rows != rows).mean() > 0.9
+
+
+def test_tournament_picks_the_best_of_its_sample_and_the_oldest_dies():
+    values = np.array([[0.90, 0.95, 0.91, 0.97], [0.80, 0.80, 0.70, 0.99]])
+    samples = np.array([[0, 2, 1], [2, 1, 0]])
+    assert list(search.tournament_winners(values, samples)) == [1, 1], "best of the sample, first on ties"
+    birth = np.array([[7, 3, 9, 5], [4, 8, 6, 5]])
+    assert list(search.oldest_slots(birth)) == [1, 0]
+
+
+def test_evolution_population_is_the_latest_children(pool_20k, space):
+    oracle, population = run_method("evolution", pool_20k, runs=2, budget=80, space=space, population=20,
+                                    tournament=5)
+    for r in range(2):
+        order = np.argsort(population["birth"][r])
+        assert list(population["birth"][r][order]) == list(range(60, 80)), "the oldest members died first"
+        assert np.array_equal(population["members"][r][order], oracle.rows[r, 60:])
+        assert np.array_equal(population["values"][r][order], oracle.values[r, 60:])
+
+
+def test_tournament_of_the_whole_population_always_breeds_from_the_best(pool_20k, space, monkeypatch):
+    parents = []
+    original = search.mutate_into_pool
+
+    def spy(adjacency, operations, parent_index, *args):
+        parents.append(parent_index.copy())
+        return original(adjacency, operations, parent_index, *args)
+
+    monkeypatch.setattr(search, "mutate_into_pool", spy)
+    oracle, _ = run_method("evolution", pool_20k, runs=1, budget=25, space=space, population=10, tournament=10)
+    pool_index = search.pool_to_space_index(pool_20k, space)
+    for step, parent in enumerate(parents):
+        alive = oracle.rows[0, step:step + 10]  # the population before child `step + 10`
+        values = oracle.values[0, step:step + 10]
+        assert parent[0] in pool_index[alive[values == values.max()]]
+
+
+# ---------------------------------------------------------------------------
+# traces and tables
+
+
+def tiny_pool(mean_validation, mean_test=None):
+    count = len(mean_validation)
+    mean_validation = np.asarray(mean_validation, dtype=np.float64)
+    return search.Pool(rows=np.arange(count), hashes=None, adjacency=None, operations=None, num_vertices=None,
+                       run_accuracy=mean_validation[:, None], num_runs=np.ones(count, dtype=np.int64),
+                       mean_validation=mean_validation,
+                       mean_test=np.full(count, np.nan) if mean_test is None else np.asarray(mean_test))
+
+
+def test_best_so_far_tracks_the_first_best_query_and_its_regret():
+    pool = tiny_pool([0.90, 0.93, 0.95, 0.94], mean_test=[0.89, 0.92, 0.94, 0.93])
+    rows = np.array([[0, 3, 1, 2, 3]])
+    values = np.array([[0.90, 0.94, 0.94, 0.93, 0.96]])  # noisy single-run queries
+    trace = search.best_so_far(pool, rows, values)
+    assert np.allclose(trace["best_validation"], [[0.90, 0.94, 0.94, 0.94, 0.96]])
+    assert np.allclose(trace["regret"], [[0.05, 0.01, 0.01, 0.01, 0.01]]), "ties keep the first; regret uses means"
+    assert np.allclose(trace["chosen_test"], [[0.89, 0.93, 0.93, 0.93, 0.93]])
+
+
+def test_queries_to_reach_and_table_cells():
+    regret = np.array([[0.3, 0.2, 0.0, 0.0], [0.3, 0.3, 0.3, 0.1], [0.5, 0.05, 0.05, 0.0]])
+    assert list(search.queries_to_reach(regret, 0.1)) == [3, 4, 2]
+    assert list(search.queries_to_reach(regret, 0.0)) == [3, np.inf, 4]
+    assert search.reach_cell(regret, 0.1) == "3 / 3 (3/3)"
+    assert search.reach_cell(regret, 0.0) == ">= 4 / 4 (2/3)"
+    assert search.reach_cell(regret, -1.0) == ">= 4 / > 4 (0/3)"
+
+
+def test_rank_unqueried_skips_queried_rows_and_puts_passed_rows_first():
+    scores = np.array([[0.5, 0.9, 0.1, 0.7, 0.9], [3.0, 2.0, 1.0, 0.0, -1.0]])
+    queried = np.array([[1], [0]])
+    assert search.rank_unqueried(scores, queried, 3).tolist() == [[4, 3, 0], [1, 2, 3]]
+    passed = np.array([[True, True, True, False, False], [False, False, True, True, False]])
+    assert search.rank_unqueried(scores, queried, 4, passed).tolist() == [[0, 2, 4, 3], [2, 3, 1, 4]]
+
+
+# ---------------------------------------------------------------------------
+# command line
+
+
+def test_cli_writes_curves_table_and_traces(hdf5_20k, tmp_path):
+    out = tmp_path / "search"
+    search.main(["--hdf5", hdf5_20k, "--methods", "random", "evolution", "--runs", "2", "--budget", "60",
+                 "--output_dir", str(out), "--quiet"])
+    assert sorted(os.listdir(out)) == ["curves.png", "summary.json", "table.md", "traces.npz"]
+    with np.load(out / "traces.npz") as traces:
+        assert traces["evolution/rows"].shape == (2, 60) and traces["random/regret"].shape == (2, 60)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pool_size"] == 20001 and set(summary["methods"]) == {"random", "evolution"}
+    assert "| Regularized evolution |" in (out / "table.md").read_text()
+
+
+def test_cli_refuses_bad_input_without_writing(tmp_path, hdf5_20k, capsys):
+    out = tmp_path / "search"
+    with pytest.raises(SystemExit) as missing:
+        search.main(["--hdf5", str(tmp_path / "absent.hdf5"), "--output_dir", str(out), "--quiet"])
+    assert "nasbench_tfrecord_converter" in str(missing.value.code)
+    with pytest.raises(SystemExit) as too_big:
+        search.main(["--hdf5", hdf5_20k, "--methods", "random", "--budget", "30000", "--output_dir", str(out)])
+    assert "exceeds the pool" in str(too_big.value.code)
+    with pytest.raises(SystemExit) as bad_n:
+        search.main(["--hdf5", hdf5_20k, "--num_train", "500", "--budget", "400", "--output_dir", str(out)])
+    assert bad_n.value.code == 2
+    assert not out.exists()

@@ -1,0 +1,252 @@
+"""Tests of train.py: the batched optimiser and fit against torch's, cross-validation, metrics, a real
+training on labels_20k.jsonl, determinism and the command line's error paths."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+import train
+from dataset import Nb101Dataset, denormalise_accuracy
+from model import GCNPredictor
+from predictor_data import convert_rows, read_rows, write_split_file
+from test_model import copy_into_straightforward
+
+
+@pytest.fixture(scope="module")
+def labels_hdf5(labels_20k_path, tmp_path_factory):
+    """(HDF5 path, split file path) of all 20,001 rows of labels_20k.jsonl, with a few small splits."""
+    directory = tmp_path_factory.mktemp("labels")
+    path = convert_rows(read_rows(labels_20k_path), directory)
+    rng = np.random.RandomState(0)
+    order = rng.permutation(20001)
+    splits = {"40": order[:40], "300": order[40:340], "tiny": order[:5]}
+    return path, write_split_file(directory / "train.npz", path, splits)
+
+
+@pytest.fixture(scope="module")
+def small(labels_hdf5):
+    """The 300-row split as a dataset (its graphs, targets and labels)."""
+    path, splits = labels_hdf5
+    return Nb101Dataset(path, "300", splits)
+
+
+# ---------------------------------------------------------------------------
+# optimiser and schedule
+
+
+def test_cosine_lr_matches_torch_schedule():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, 7)
+    for epoch in range(7):
+        assert train.cosine_lr(0.3, epoch, 7) == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-9)
+        optimizer.step()
+        scheduler.step()
+
+
+def test_batched_adam_equals_torch_adam_and_rests_inactive_models():
+    torch.manual_seed(0)
+    start = torch.randn(3, 50)
+    targets = torch.randn(8, 3, 50)
+    active = torch.tensor([[1.0, 1, 1]] * 5 + [[1.0, 0, 1]] * 3)  # model 1 rests on the last 3 steps
+    lr = torch.tensor([1e-2, 3e-2, 5e-3])
+    param = torch.nn.Parameter(start.clone())
+    adam = train.BatchedAdam(param, weight_decay=1e-2)
+    coefficients = adam.coefficients(lr, active)
+    for step in range(8):
+        param.grad = (param.detach() - targets[step]) ** 3
+        adam.step(coefficients[step])
+    for m in range(3):
+        reference = torch.nn.Parameter(start[m].clone())
+        optimizer = torch.optim.Adam([reference], lr=lr[m].item(), weight_decay=1e-2)
+        for step in range(int(active[:, m].sum())):
+            optimizer.zero_grad()
+            reference.grad = (reference.detach() - targets[step, m]) ** 3
+            optimizer.step()
+        torch.testing.assert_close(param[m].detach(), reference.detach(), rtol=1e-5, atol=1e-6)
+    assert adam.steps.tolist() == [8, 5, 8]
+
+
+def test_epoch_positions_shuffle_each_set_and_drop_the_last_batch():
+    generators = [torch.Generator().manual_seed(s) for s in (4, 5)]
+    positions, active = train.epoch_positions(generators, [23, 47], batch_size=10, num_steps=4)
+    assert positions.shape == (4, 2, 10) and active.tolist() == [[1, 1], [1, 1], [0, 1], [0, 1]]
+    expected = [torch.randperm(n, generator=torch.Generator().manual_seed(s)) for s, n in ((4, 23), (5, 47))]
+    assert torch.equal(positions[:2, 0].flatten(), expected[0][:20])
+    assert torch.equal(positions[:, 1].flatten(), expected[1][:40])
+
+
+# ---------------------------------------------------------------------------
+# fit
+
+
+def reference_training(graphs, rows, targets, seed, epochs, lr, wd=1e-3, batch_size=10):
+    """One model trained with torch.optim.Adam + CosineAnnealingLR on the plain implementation,
+    from the same initial weights and in the same batch order as train.fit (dropout off)."""
+    plain = copy_into_straightforward(GCNPredictor(num_models=1, seed=seed, dropout=0.0)).train()
+    optimizer = torch.optim.Adam(plain.parameters(), lr=lr, weight_decay=wd)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(rows), generator=generator)
+        for b in range(len(rows) // batch_size):
+            batch = order[b * batch_size:(b + 1) * batch_size]
+            optimizer.zero_grad()
+            output = plain({key: value[rows[batch]] for key, value in graphs.items()})
+            torch.nn.functional.mse_loss(output, targets[batch]).backward()
+            optimizer.step()
+        scheduler.step()
+    return plain.eval()
+
+
+@pytest.fixture
+def float64():
+    """Double precision for exactness tests: Adam divides by the root of tiny second moments, which
+    blows float32 rounding differences up to visible sizes within a few epochs."""
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)
+
+
+def test_fit_follows_torch_adam_and_cosine_annealing(small, float64):
+    graphs = {key: value.double() for key, value in small.graphs.items()}
+    rows, targets = torch.arange(0, 45), small.target[:45].double()
+    model = train.fit(graphs, [(rows, targets)], epochs=4, lr=3e-3, dropout=0.0, seed=7)
+    plain = reference_training(graphs, rows, targets, seed=7, epochs=4, lr=3e-3)
+    with torch.no_grad():
+        torch.testing.assert_close(train.predict(model, graphs)[0], plain(graphs), rtol=1e-6, atol=1e-8)
+
+
+def test_batched_fit_equals_single_fits(small, float64):
+    graphs = {key: value.double() for key, value in small.graphs.items()}
+    sets = [torch.arange(0, 60), torch.arange(100, 137), torch.arange(50, 250)]  # 6, 3 and 20 batches
+    lrs = [1e-3, 3e-3, 2e-3]
+    train_sets = [(rows, small.target[rows].double()) for rows in sets]
+    stack = train.fit(graphs, train_sets, epochs=3, lr=lrs, dropout=0.0, seed=11)
+    for m, (rows, targets) in enumerate(train_sets):
+        single = train.fit(graphs, [(rows, targets)], epochs=3, lr=lrs[m], dropout=0.0, seed=11 + m)
+        torch.testing.assert_close(stack.flat[m], single.flat[0], rtol=1e-9, atol=1e-10)
+
+
+def test_fit_refuses_a_set_smaller_than_a_batch(small):
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        train.fit(small.graphs, [(torch.arange(9), small.target[:9])], epochs=1)
+
+
+def test_same_seed_same_numbers(small):
+    rows = torch.arange(0, 80)
+    runs = [train.predict(train.fit(small.graphs, [(rows, small.target[rows])], epochs=3, seed=1), small.graphs)
+            for _ in range(2)]
+    other = train.predict(train.fit(small.graphs, [(rows, small.target[rows])], epochs=3, seed=2), small.graphs)
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], other)
+
+
+def test_short_real_training_beats_the_mean(labels_hdf5):
+    """400 random architectures of labels_20k (no blown runs among them), 40 epochs; judged on 5,000 others."""
+    path, _ = labels_hdf5
+    data = Nb101Dataset(path, split=None)
+    usable = torch.nonzero(data.accuracy > 0.8).flatten()  # blown runs are noise no predictor can learn
+    order = usable[torch.randperm(len(usable), generator=torch.Generator().manual_seed(0))]
+    rows, held_out = order[:400], order[400:5400]
+    model = train.fit(data.graphs, [(rows, data.target[rows])], epochs=40, lr=1e-3, seed=0)
+    predicted = denormalise_accuracy(train.predict(model, data.graphs, held_out)[0]).double().numpy()
+    truth = data.accuracy[held_out].numpy()
+    metrics = train.regression_metrics(predicted, truth)
+    mean_mse = np.mean((100 * (data.accuracy[rows].mean().item() - truth)) ** 2)
+    assert metrics["mse"] < 0.7 * mean_mse
+    assert metrics["kendall_tau"] > 0.35
+
+
+# ---------------------------------------------------------------------------
+# metrics and cross-validation
+
+
+def test_regression_metrics_against_direct_calculations():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.8, 0.95, 60)
+    predicted = truth + rng.normal(0, 0.01, 60)
+    metrics = train.regression_metrics(predicted, truth)
+    assert metrics["mse"] == pytest.approx(np.mean((100 * predicted - 100 * truth) ** 2))
+    pairs = [(i, j) for i in range(60) for j in range(i)]
+    concordant = sum(np.sign(predicted[i] - predicted[j]) == np.sign(truth[i] - truth[j]) for i, j in pairs)
+    assert metrics["kendall_tau"] == pytest.approx((2 * concordant - len(pairs)) / len(pairs))
+    ranks = [stats.rankdata(x) for x in (predicted, truth)]
+    assert metrics["spearman_rho"] == pytest.approx(np.corrcoef(*ranks)[0, 1])
+    assert metrics["count"] == 60
+
+
+def test_folds_are_disjoint_complete_and_seeded():
+    folds = train.kfold_positions(23, 5, seed=3)
+    assert sorted(torch.cat(folds).tolist()) == list(range(23))
+    assert sorted(len(f) for f in folds) == [4, 4, 5, 5, 5]
+    assert all(torch.equal(a, b) for a, b in zip(folds, train.kfold_positions(23, 5, seed=3)))
+    assert not all(torch.equal(a, b) for a, b in zip(folds, train.kfold_positions(23, 5, seed=4)))
+    with pytest.raises(ValueError):
+        train.kfold_positions(3, 5, seed=0)
+
+
+def test_cross_validation_trains_one_model_per_fold(small, monkeypatch):
+    calls = []
+    real_fit = train.fit
+
+    def counting_fit(graphs, train_sets, **kwargs):
+        calls.append([len(rows) for rows, _ in train_sets])
+        return real_fit(graphs, train_sets, **kwargs)
+    monkeypatch.setattr(train, "fit", counting_fit)
+    result = train.cross_validate(small.graphs, small.target[:100], small.accuracy[:100], 4, seed=0, epochs=2)
+    assert calls == [[75, 75, 75, 75]]  # one batched fit, each model without its own fold
+    assert [fold["count"] for fold in result["per_fold"]] == [25, 25, 25, 25]
+    mses = [fold["mse"] for fold in result["per_fold"]]
+    assert result["mse"]["mean"] == pytest.approx(np.mean(mses))
+    assert result["mse"]["std"] == pytest.approx(np.std(mses, ddof=1))
+
+
+# ---------------------------------------------------------------------------
+# command line
+
+
+def test_command_line_end_to_end(labels_hdf5, tmp_path, capsys):
+    path, splits = labels_hdf5
+    output = tmp_path / "run"
+    code = train.main(["--data", path, "--splits", splits, "--train_split", "40", "--eval_split", "300",
+                       "--epochs", "2", "--folds", "3", "--visualize", "--quiet", "--output_dir", str(output)])
+    assert code == 0
+    results = json.loads((output / "results.json").read_text())
+    assert results["sizes"] == {"train": 40, "eval": 300, "eval_minus_train": 300}
+    assert set(results["metrics"]) == {"eval", "eval_minus_train"}
+    assert results["crossval"]["folds"] == 3 and len(results["crossval"]["per_fold"]) == 3
+    assert results["args"]["epochs"] == 2 and results["device"] == "cpu"
+    assert (output / "scatter.png").stat().st_size > 10000
+    line = capsys.readouterr().out
+    assert "MSE" in line and "tau" in line and "3-fold" in line
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--data", "{tmp}/absent.hdf5"], "nasbench_tfrecord_converter.py"),
+    (["--splits", "{tmp}/absent.npz"], "split_train_val.py"),
+    (["--train_split", "860"], "unknown split '860'"),
+    (["--train_split", "tiny"], "fewer than one batch"),
+    (["--device", "nonsense"], "device"),
+])
+def test_command_line_errors_exit_2_without_output(labels_hdf5, tmp_path, capsys, arguments, message):
+    path, splits = labels_hdf5
+    arguments = [a.format(tmp=tmp_path) for a in arguments]
+    defaults = ["--data", path, "--splits", splits, "--epochs", "1", "--quiet", "--output_dir", str(tmp_path / "out")]
+    assert train.main(defaults + arguments) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
+def test_cuda_request_without_cuda_exits_2(labels_hdf5, tmp_path, capsys):
+    path, splits = labels_hdf5
+    assert train.main(["--data", path, "--splits", splits, "--device", "cuda", "--quiet",
+                       "--output_dir", str(tmp_path)]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_folds_below_two_are_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse_args(["--folds", "1"])
+    assert exit_info.value.code == 2 and "--folds" in capsys.readouterr().err

@@ -1,0 +1,442 @@
+"""Train the Neural Predictor on one split and evaluate it on another.
+
+    python train.py                                   # 172 architectures, 300 epochs, evaluated on all
+    python train.py --train_split 860 --gcn_hidden 320 --visualize
+    python train.py --train_split 91-172 --eval_split denoise-91 --epochs 600 --lr 2e-4
+    python train.py --folds 5                         # plus 5-fold cross-validation on the training split
+
+Flags follow the public PyTorch reproduction. Writes `results.json` (and with
+--visualize `scatter.png`) to --output_dir. The importable `fit` trains M models
+(seeds, folds, search runs) as one batched model; `predict` evaluates them.
+"""
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import stats
+from tqdm import tqdm
+
+from dataset import Nb101Dataset, denormalise_accuracy
+from model import GCNPredictor, model_inputs
+from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output
+
+LOSSES = {"mse": F.mse_loss, "bce": F.binary_cross_entropy_with_logits}
+
+
+# ---------------------------------------------------------------------------
+# training
+
+
+@contextlib.contextmanager
+def cpu_threads(count, device):
+    """Run the block with `count` intra-op CPU threads when `device` is the CPU (then restore the setting).
+
+    On a 2-core machine shared with other work, a second thread often waits for a core and
+    makes small operations several times slower, so fit and predict default to one.
+    """
+    previous = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def cosine_lr(base_lr, epoch, epochs):
+    """Learning rate of cosine annealing to zero over `epochs` (torch's CosineAnnealingLR, T_max=epochs)."""
+    return base_lr * (1 + math.cos(math.pi * epoch / epochs)) / 2
+
+
+class BatchedAdam:
+    """torch.optim.Adam (L2 weight decay) for an (M, P) parameter matrix, one row per model.
+
+    Each model keeps its own step count; a model that is not active on a step is left
+    exactly as it was (parameters, moments and step count), so a model with fewer
+    batches than the others follows its single-run trajectory. The per-step scalars are
+    computed for a whole epoch at once (`coefficients`), so a step is a few in-place
+    operations on the (M, P) matrices.
+    """
+
+    def __init__(self, param, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8):
+        self.param, self.weight_decay, self.betas, self.eps = param, weight_decay, betas, eps
+        self.exp_avg = torch.zeros_like(param)
+        self.exp_avg_sq = torch.zeros_like(param)
+        self.denom = torch.empty_like(param)
+        self.steps = torch.zeros(param.shape[0], device=param.device)
+
+    def coefficients(self, lr, active):
+        """(S, 4, M, 1) per-step scalars for the next S steps; lr (M,), active (S, M) 1.0 where a model steps.
+
+        Rows: moment weights (1 - beta1, 1 - beta2), eps * sqrt(bias correction 2) and the step
+        size lr * sqrt(bias correction 2) / bias correction 1, all zero where a model rests.
+        """
+        beta1, beta2 = self.betas
+        steps = self.steps + active.cumsum(0)
+        self.steps = steps[-1]
+        steps = steps.clamp(min=1)  # a model that has not stepped yet gets zero weights anyway
+        root2 = (1 - beta2 ** steps).sqrt()
+        rows = [(1 - beta1) * active, (1 - beta2) * active, self.eps * root2,
+                lr * root2 / (1 - beta1 ** steps) * active]
+        return torch.stack(rows, dim=1)[..., None]
+
+    @torch.no_grad()
+    def step(self, coefficients):
+        """One update with the (4, M, 1) coefficients of this step."""
+        weight1, weight2, eps, step_size = coefficients
+        grad = self.param.grad.add_(self.param, alpha=self.weight_decay)  # the gradient is zeroed after the step
+        self.exp_avg.lerp_(grad, weight1)
+        self.exp_avg_sq.lerp_(grad.mul_(grad), weight2)
+        torch.sqrt(self.exp_avg_sq, out=self.denom).add_(eps)
+        self.param.addcdiv_(torch.mul(self.exp_avg, step_size, out=grad), self.denom, value=-1.0)
+
+
+def epoch_positions(generators, sizes, batch_size, num_steps):
+    """(num_steps, M, batch_size) positions into each model's training set for one epoch, and (num_steps, M) active.
+
+    Model m shuffles its own set with torch.randperm(sizes[m], generator=generators[m]) and
+    keeps its sizes[m] // batch_size full batches; its later steps are padding, marked inactive.
+    """
+    positions = torch.zeros(len(sizes), num_steps * batch_size, dtype=torch.long)
+    for m, (generator, size) in enumerate(zip(generators, sizes)):
+        keep = size // batch_size * batch_size
+        positions[m, :keep] = torch.randperm(size, generator=generator)[:keep]
+    batches = torch.tensor([size // batch_size for size in sizes])
+    active = (torch.arange(num_steps)[:, None] < batches[None, :]).to(torch.get_default_dtype())
+    return positions.view(len(sizes), num_steps, batch_size).transpose(0, 1), active
+
+
+def fit(graphs, train_sets, *, loss="mse", hidden=144, epochs=300, lr=1e-4, wd=1e-3, batch_size=10, dropout=0.1,
+        seed=0, device="cpu", progress=False, print_freq=None):
+    """Train M = len(train_sets) predictors together as one batched GCNPredictor and return it.
+
+    graphs: graph_tensors dict of all candidate rows. train_sets: M pairs (rows, targets),
+    rows indexing graphs, targets normalised accuracies ("mse") or 0/1 ("bce"). Model m is
+    initialised and shuffled from seed + m (see GCNPredictor.reset_parameters and
+    epoch_positions): it trains exactly as a single run with seed + m would, except for its
+    dropout masks, which come from the global generator, seeded `seed`, for the whole stack.
+    lr: one learning rate or M of them. Adam + cosine annealing over epochs, batches of
+    batch_size, the last incomplete batch dropped, gradients zeroed every step.
+    """
+    device = torch.device(device)
+    with cpu_threads(1, device):  # a step is many tiny operations: more threads only add waiting
+        return _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, seed, device, progress,
+                    print_freq)
+
+
+def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, seed, device, progress, print_freq):
+    sizes = [len(rows) for rows, _ in train_sets]
+    if min(sizes) < batch_size:
+        raise ValueError(f"a training set has {min(sizes)} architectures, fewer than one batch of {batch_size}")
+    num_models, num_steps = len(train_sets), max(sizes) // batch_size
+    set_rows = torch.zeros(num_models, max(sizes), dtype=torch.long)
+    set_targets = torch.zeros(num_models, max(sizes))
+    for m, (rows, targets) in enumerate(train_sets):
+        set_rows[m, :len(rows)] = torch.as_tensor(rows)
+        set_targets[m, :len(rows)] = torch.as_tensor(targets, dtype=set_targets.dtype)
+    set_rows, set_targets = set_rows.to(device), set_targets.to(device)
+    inputs = {key: value.to(device) for key, value in model_inputs(graphs).items()}
+    base_lr = torch.as_tensor(lr, dtype=set_targets.dtype).expand(num_models).to(device)
+
+    torch.manual_seed(seed)
+    model = GCNPredictor(hidden=hidden, dropout=dropout, num_models=num_models, seed=seed).to(device)
+    model.train()
+    optimizer = BatchedAdam(model.flat, weight_decay=wd)
+    generators = [torch.Generator().manual_seed(seed + m) for m in range(num_models)]
+    criterion = LOSSES[loss]
+    bar = tqdm(range(epochs), desc=f"training {num_models} model(s)", disable=not progress, leave=False)
+    for epoch in bar:
+        positions, active = epoch_positions(generators, sizes, batch_size, num_steps)
+        positions, active = positions.to(device), active.to(device)
+        # everything random or scheduled for the epoch is drawn at once; a step only takes views
+        rows = set_rows.gather(1, positions.transpose(0, 1).flatten(1)).view(num_models, num_steps, -1)
+        targets = set_targets.gather(1, positions.transpose(0, 1).flatten(1)).view(num_models, num_steps, -1)
+        rows, targets = rows.transpose(0, 1), targets.transpose(0, 1)
+        epoch_inputs = {key: value[rows] for key, value in inputs.items()}
+        masks = model.sample_dropout_masks((num_steps, num_models, batch_size)) if dropout > 0 else None
+        coefficients = optimizer.coefficients(cosine_lr(base_lr, epoch, epochs), active)
+        loss_weights = active[..., None] / batch_size  # each model's own mean loss; resting models none
+        epoch_loss = torch.zeros((), device=device)
+        for step in range(num_steps):
+            output = model({key: value[step] for key, value in epoch_inputs.items()},
+                           None if masks is None else [mask[step] for mask in masks])
+            step_loss = (criterion(output, targets[step], reduction="none") * loss_weights[step]).sum()
+            model.zero_grad()
+            step_loss.backward()
+            optimizer.step(coefficients[step])
+            epoch_loss += step_loss.detach()
+        report = print_freq and (epoch + 1) % print_freq == 0
+        if progress or report:
+            mean_loss = (epoch_loss / active.sum()).item()  # mean over models and steps
+            bar.set_postfix(loss=f"{mean_loss:.4f}")
+            if report:
+                tqdm.write(f"epoch {epoch + 1}/{epochs}  loss {mean_loss:.4f}  "
+                           f"lr {cosine_lr(base_lr, epoch, epochs).mean().item():.2e}")
+    return model
+
+
+def predict(model, graphs, rows=None, batch_size=1024, progress=False, print_freq=None, threads=1):
+    """Raw outputs (M, L) of every model for the graphs at `rows` (all when None), in eval mode, in chunks.
+
+    Uses GCNPredictor.infer (first-layer tables); chunks of about a thousand graphs keep a
+    chunk's activations in the CPU cache. threads: CPU threads (see cpu_threads).
+    """
+    with cpu_threads(threads, model.flat.device):
+        return _predict(model, graphs, rows, batch_size, progress, print_freq)
+
+
+@torch.no_grad()
+def _predict(model, graphs, rows, batch_size, progress, print_freq):
+    model.eval()
+    device = model.flat.device
+    inputs = model_inputs(graphs)
+    if rows is not None:
+        inputs = {key: value[rows] for key, value in inputs.items()}
+    inputs = {key: value.to(device) for key, value in inputs.items()}
+    count = len(inputs["operations"])
+    tables = model.first_layer_tables(inputs) if model.num_layers > 1 else None
+    output = torch.empty(model.num_models, count)
+    starts = range(0, count, batch_size)
+    for chunk, start in enumerate(tqdm(starts, desc="predicting", disable=not progress, leave=False)):
+        part = slice(start, start + batch_size)
+        chunk_inputs = {key: value[part] for key, value in inputs.items()}
+        if tables is None:
+            output[:, part] = model(chunk_inputs).cpu()
+        else:
+            output[:, part] = model.infer(chunk_inputs, [(table, slot[part]) for table, slot in tables]).cpu()
+        if print_freq and (chunk + 1) % print_freq == 0:
+            tqdm.write(f"evaluated {min(start + batch_size, count):,}/{count:,}")
+    return output
+
+
+# ---------------------------------------------------------------------------
+# evaluation
+
+
+def regression_metrics(predicted, true):
+    """MSE on the 0-100 scale, Kendall tau and Spearman rho of predicted against true accuracies (fractions)."""
+    predicted, true = np.asarray(predicted, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    return {
+        "mse": float(np.mean((100 * (predicted - true)) ** 2)),
+        "kendall_tau": float(stats.kendalltau(predicted, true)[0]),
+        "spearman_rho": float(stats.spearmanr(predicted, true)[0]),
+        "count": int(len(true)),
+    }
+
+
+def kfold_positions(num_rows, folds, seed):
+    """K disjoint validation folds (sorted positions) that together cover range(num_rows), drawn from `seed`."""
+    if not 2 <= folds <= num_rows:
+        raise ValueError(f"cannot split {num_rows} architectures into {folds} folds")
+    order = torch.randperm(num_rows, generator=torch.Generator().manual_seed(seed))
+    return [fold.sort().values for fold in torch.tensor_split(order, folds)]
+
+
+def cross_validate(graphs, target, accuracy, folds, seed=0, **fit_kwargs):
+    """K-fold cross-validation of the predictor on one training set; the K fold models train as one fit.
+
+    graphs/target/accuracy describe the training architectures. Returns per-fold and
+    mean/std validation MSE, Kendall tau and Spearman rho.
+    """
+    validation = kfold_positions(len(target), folds, seed)
+    everything = torch.arange(len(target))
+    train_sets = []
+    for fold in validation:
+        rows = everything[~torch.isin(everything, fold)]
+        train_sets.append((rows, target[rows]))
+    model = fit(graphs, train_sets, seed=seed, **fit_kwargs)
+    output = predict(model, graphs)
+    per_fold = [regression_metrics(denormalise_accuracy(output[k, fold]).numpy(), accuracy[fold].cpu().numpy())
+                for k, fold in enumerate(validation)]
+    summary = {"folds": folds, "per_fold": per_fold}
+    for key in ("mse", "kendall_tau", "spearman_rho"):
+        values = np.array([fold[key] for fold in per_fold])
+        summary[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1))}
+    return summary
+
+
+def evaluate(model, train_set, eval_set, batch_size=1024, print_freq=None, progress=False):
+    """Predicted accuracies of the eval split and the metrics on it, with and without the training architectures."""
+    predicted = denormalise_accuracy(predict(model, eval_set.graphs, batch_size=batch_size, progress=progress,
+                                             print_freq=print_freq)[0]).double().numpy()
+    true = eval_set.accuracy.cpu().numpy()
+    seen = np.isin(eval_set.index.numpy(), train_set.index.numpy())
+    metrics = {"eval": regression_metrics(predicted, true)}
+    if (~seen).any():
+        metrics["eval_minus_train"] = regression_metrics(predicted[~seen], true[~seen])
+    return predicted, seen, metrics
+
+
+def plot_scatter(path, predicted, true, seen, title):
+    """Predicted against true validation accuracy: the whole split and a zoom on its top 10 %."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
+    top = np.quantile(true, 0.9)
+    zoom = true >= top
+    views = [(axes[0], "all architectures", np.ones_like(zoom)), (axes[1], "top 10 % by true accuracy", zoom)]
+    for ax, name, region in views:
+        lo = min(true[region].min(), np.quantile(predicted[region], 0.01))
+        hi = max(true[region].max(), predicted[region].max())
+        pad = 0.02 * (hi - lo)
+        ax.scatter(true[~seen], predicted[~seen], s=3, alpha=0.35, lw=0, color="tab:blue", rasterized=True,
+                   label=f"not trained on ({np.count_nonzero(~seen):,})")
+        ax.scatter(true[seen], predicted[seen], s=10, alpha=0.9, lw=0, color="tab:orange",
+                   label=f"training architectures ({np.count_nonzero(seen):,})")
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="black", lw=0.8, label="prediction = truth")
+        ax.set(xlim=(lo - pad, hi + pad), ylim=(lo - pad, hi + pad), aspect="equal",
+               xlabel="true validation accuracy", ylabel="predicted validation accuracy")
+        tau = stats.kendalltau(predicted[region], true[region])[0]
+        ax.set_title(f"{name}: Kendall tau {tau:.3f}", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="upper left", fontsize=8, markerscale=2)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=200)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------
+# command line
+
+
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=DEFAULT_HDF5, help="HDF5 made by tools/nasbench_tfrecord_converter.py")
+    parser.add_argument("--splits", default=DEFAULT_SPLITS, help="split file made by tools/split_train_val.py")
+    parser.add_argument("--train_split", default="172")
+    parser.add_argument("--eval_split", default="all")
+    parser.add_argument("--gcn_hidden", type=positive_int, default=144)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train_batch_size", type=positive_int, default=10)
+    parser.add_argument("--eval_batch_size", type=positive_int, default=1024)
+    parser.add_argument("--epochs", type=positive_int, default=300)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--wd", type=float, default=1e-3)
+    parser.add_argument("--train_print_freq", type=positive_int, default=None, help="print the loss every N epochs")
+    parser.add_argument("--eval_print_freq", type=positive_int, default=None,
+                        help="print evaluation progress every N eval batches")
+    parser.add_argument("--visualize", action="store_true", help="write scatter.png")
+    parser.add_argument("--folds", type=int, default=0, help="also run K-fold cross-validation on the train split")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--output_dir", default="runs/train")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if args.folds == 1 or args.folds < 0:
+        parser.error("--folds needs K >= 2 (or 0 for none)")
+    return args
+
+
+def resolve_device(name):
+    """'auto' -> CUDA when available, else CPU; ValueError for a bad name or a CUDA device that is not there."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name}: not a device name; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
+    return device
+
+
+def summary_line(args, metrics, seconds, device):
+    """The one-line report printed at the end of a run."""
+    def part(m):
+        return f"MSE {m['mse']:.3f}, tau {m['kendall_tau']:.4f}, rho {m['spearman_rho']:.4f}"
+    line = f"train {args.train_split} / eval {args.eval_split} ({metrics['eval']['count']:,}): {part(metrics['eval'])}"
+    if "eval_minus_train" in metrics:
+        line += f" | without training archs ({metrics['eval_minus_train']['count']:,}): "
+        line += part(metrics["eval_minus_train"])
+    return line + f" | {seconds:.1f} s on {device}"
+
+
+def load_datasets(args, device):
+    """The training and evaluation splits named by the arguments (DataError when a file is missing or wrong)."""
+    return (Nb101Dataset(args.data, args.train_split, args.splits, device),
+            Nb101Dataset(args.data, args.eval_split, args.splits, device))
+
+
+def fit_arguments(args, device):
+    """fit's keyword arguments from the command line (shared by the final model and cross-validation)."""
+    return dict(hidden=args.gcn_hidden, epochs=args.epochs, lr=args.lr, wd=args.wd, batch_size=args.train_batch_size,
+                seed=args.seed, device=device, progress=not args.quiet)
+
+
+def write_json(path, content):
+    """Write `content` as JSON, atomically."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(content, f, indent=2)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    seconds, clock = {}, time.time()
+
+    def lap(name):
+        nonlocal clock
+        seconds[name], clock = time.time() - clock, time.time()
+
+    try:
+        device = resolve_device(args.device)
+        train_set, eval_set = load_datasets(args, device)
+        lap("load")
+        model = fit(train_set.graphs, [(torch.arange(len(train_set)), train_set.target)],
+                    print_freq=args.train_print_freq, **fit_arguments(args, device))
+        lap("train")
+        crossval = None
+        if args.folds:
+            crossval = cross_validate(train_set.graphs, train_set.target, train_set.accuracy, args.folds,
+                                      **fit_arguments(args, device))
+            lap("crossval")
+    except (DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    predicted, seen, metrics = evaluate(model, train_set, eval_set, args.eval_batch_size, args.eval_print_freq,
+                                        progress=not args.quiet)
+    lap("eval")
+
+    results = {
+        "metrics": metrics,
+        "args": vars(args),
+        "sizes": {"train": len(train_set), "eval": len(eval_set), "eval_minus_train": int((~seen).sum())},
+        "seconds": seconds,
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+    }
+    if crossval:
+        results["crossval"] = crossval
+    write_json(os.path.join(args.output_dir, "results.json"), results)
+    if args.visualize:
+        m = metrics["eval"]
+        title = (f"Neural Predictor, train {args.train_split} ({len(train_set)}), eval {args.eval_split}: "
+                 f"MSE {m['mse']:.2f}, Kendall tau {m['kendall_tau']:.3f}, Spearman rho {m['spearman_rho']:.3f}")
+        plot_scatter(os.path.join(args.output_dir, "scatter.png"), predicted, eval_set.accuracy.cpu().numpy(), seen,
+                     title)
+    print(summary_line(args, metrics, sum(seconds.values()), results["device"]))
+    if crossval:
+        print(f"{args.folds}-fold cross-validation on {args.train_split}: "
+              f"MSE {crossval['mse']['mean']:.3f} ± {crossval['mse']['std']:.3f}, "
+              f"tau {crossval['kendall_tau']['mean']:.4f} ± {crossval['kendall_tau']['std']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
