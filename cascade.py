@@ -126,6 +126,18 @@ def run_cascade(args, train_set, eval_set, device):
     return metrics
 
 
+def summary_lines(metrics, eval_split, train_size):
+    """The cascade's results as a few printable lines."""
+    c = metrics["classifier"]
+    lines = [f"classifier on {eval_split} ({c['count']:,}): accuracy {c['accuracy']:.4f}, "
+             f"precision {c['precision']:.4f}, recall {c['recall']:.4f}; regressor trained on "
+             f"{metrics['train_passed']} passed of {train_size}"]
+    for key in ("cascade_on_passed", "cascade_on_denoise_91", "oracle_filter_on_denoise_91"):
+        m = metrics[key]
+        lines.append(f"{key} ({m['count']:,}): MSE {m['mse']:.3f}, Kendall tau {m['kendall_tau']:.4f}")
+    return "\n".join(lines)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=DEFAULT_HDF5)
@@ -166,13 +178,7 @@ def main(argv=None):
     with atomic_output(os.path.join(args.output_dir, "results.json")) as tmp:
         with open(tmp, "w") as f:
             json.dump(results, f, indent=2)
-    c = metrics["classifier"]
-    print(f"classifier on {args.eval_split} ({c['count']:,}): accuracy {c['accuracy']:.4f}, "
-          f"precision {c['precision']:.4f}, recall {c['recall']:.4f}; regressor trained on {metrics['train_passed']} "
-          f"passed of {len(train_set)}")
-    for key in ("cascade_on_passed", "cascade_on_denoise_91", "oracle_filter_on_denoise_91"):
-        m = metrics[key]
-        print(f"{key} ({m['count']:,}): MSE {m['mse']:.3f}, Kendall tau {m['kendall_tau']:.4f}")
+    print(summary_lines(metrics, args.eval_split, len(train_set)))
     print(f"{results['seconds']:.1f} s; wrote {args.output_dir}/results.json")
     return 0
 

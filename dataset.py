@@ -76,14 +76,13 @@ def split_rows(labels, hashes, split, splits_path):
 
 
 class Nb101Dataset(torch.utils.data.Dataset):
-    """One split of the HDF5 as tensors: `.index`, `.graphs`, `.accuracy`, `.target`, `.num_vertices`."""
+    """One split of the HDF5 as tensors: `.index`, `.graphs`, `.accuracy`, `.target`, `.num_vertices`, `.name`."""
 
     def __init__(self, hdf5=DEFAULT_HDF5, split="all", splits=DEFAULT_SPLITS, device="cpu"):
         data = read_hdf5(hdf5)
         labels = validation_labels(data["metrics"])
         rows = split_rows(labels, data["hash"], split, splits)
         self.name = "all" if split is None else split
-        self.hashes = data["hash"][rows]
         self.index = torch.as_tensor(rows, dtype=torch.long)
         self.num_vertices = torch.as_tensor(data["num_vertices"][rows], dtype=torch.long, device=device)
         self.graphs = graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows],

@@ -4,6 +4,7 @@
     python train.py --train_split 860 --gcn_hidden 320 --visualize
     python train.py --train_split 91-172 --eval_split denoise-91 --epochs 600 --lr 2e-4
     python train.py --folds 5                         # plus 5-fold cross-validation on the training split
+    python train.py --cascade                         # plus the classifier cascade (see cascade.py)
 
 Flags follow the public PyTorch reproduction. Writes `results.json` (and with
 --visualize `scatter.png`) to --output_dir. The importable `fit` trains M models
@@ -334,6 +335,8 @@ def parse_args(argv=None):
                         help="print evaluation progress every N eval batches")
     parser.add_argument("--visualize", action="store_true", help="write scatter.png")
     parser.add_argument("--folds", type=int, default=0, help="also run K-fold cross-validation on the train split")
+    parser.add_argument("--cascade", action="store_true",
+                        help="also train the classifier cascade (cascade.py) and report it on the eval split")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--output_dir", default="runs/train")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -407,6 +410,11 @@ def main(argv=None):
             crossval = cross_validate(train_set.graphs, train_set.target, train_set.accuracy, args.folds,
                                       **fit_arguments(args, device))
             lap("crossval")
+        cascade_metrics = None
+        if args.cascade:
+            import cascade  # imported here: cascade.py builds on this module
+            cascade_metrics = cascade.run_cascade(args, train_set, eval_set, device)
+            lap("cascade")
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -423,6 +431,8 @@ def main(argv=None):
     }
     if crossval:
         results["crossval"] = crossval
+    if cascade_metrics:
+        results["cascade"] = cascade_metrics
     write_json(os.path.join(args.output_dir, "results.json"), results)
     if args.visualize:
         m = metrics["eval"]
@@ -435,6 +445,8 @@ def main(argv=None):
         print(f"{args.folds}-fold cross-validation on {args.train_split}: "
               f"MSE {crossval['mse']['mean']:.3f} ± {crossval['mse']['std']:.3f}, "
               f"tau {crossval['kendall_tau']['mean']:.4f} ± {crossval['kendall_tau']['std']:.4f}")
+    if cascade_metrics:
+        print(cascade.summary_lines(cascade_metrics, args.eval_split, len(train_set)))
     return 0
 
 

@@ -162,6 +162,11 @@ def test_accepted_candidates_by_rule():
     assert list(now) == [True, False, True, True]
     position, _ = search.accepted_candidates(index, rows, parent, committed, rule="pool")
     assert list(position) == [1, -1, 1, 2]
+    full_space = np.where(index >= 0, index, -1)  # every valid candidate in the pool: the rules agree
+    fresh = np.zeros(4, dtype=bool)
+    for rule in ("space", "pool"):
+        position, _ = search.accepted_candidates(index, full_space, parent, fresh, rule)
+        assert list(position) == [1, -1, 0, 0]
 
 
 def test_mutate_into_pool_gives_valid_pool_children_of_the_parent(pool_20k, space):

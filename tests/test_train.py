@@ -222,6 +222,18 @@ def test_command_line_end_to_end(labels_hdf5, tmp_path, capsys):
     assert "MSE" in line and "tau" in line and "3-fold" in line
 
 
+def test_command_line_cascade_reports_classifier_and_regressor(labels_hdf5, tmp_path, capsys):
+    path, splits = labels_hdf5
+    output = tmp_path / "cascade"
+    code = train.main(["--data", path, "--splits", splits, "--train_split", "40", "--eval_split", "300",
+                       "--epochs", "2", "--cascade", "--quiet", "--output_dir", str(output)])
+    assert code == 0
+    cascade = json.loads((output / "results.json").read_text())["cascade"]
+    assert cascade["classifier"]["count"] == 300
+    assert cascade["cascade_on_passed"]["count"] == cascade["classifier"]["passed"]  # only what passes is regressed
+    assert "classifier on 300" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--data", "{tmp}/absent.hdf5"], "nasbench_tfrecord_converter.py"),
     (["--splits", "{tmp}/absent.npz"], "split_train_val.py"),
