@@ -87,6 +87,14 @@ def classifier_metrics(logits, accuracy):
     }
 
 
+def metrics_where(predicted, accuracy, selected):
+    """train.regression_metrics on the selected architectures; NaN metrics when fewer than two are selected."""
+    if selected.sum() < 2:
+        return {"mse": float("nan"), "kendall_tau": float("nan"), "spearman_rho": float("nan"),
+                "count": int(selected.sum())}
+    return train.regression_metrics(predicted[selected], accuracy[selected])
+
+
 def run_cascade(args, train_set, eval_set, device):
     """Train the cascade and the oracle-filter regressor on train_set; metrics on eval_set as a dict.
 
@@ -119,9 +127,9 @@ def run_cascade(args, train_set, eval_set, device):
         "train_passed": len(sets[0][0]),
         "train_above_threshold": len(oracle_rows),
         "classifier": classifier_metrics(eval_logits, eval_accuracy),
-        "cascade_on_passed": train.regression_metrics(predicted[0, passed], eval_accuracy[passed]),
-        "cascade_on_denoise_91": train.regression_metrics(predicted[0, good], eval_accuracy[good]),
-        "oracle_filter_on_denoise_91": train.regression_metrics(predicted[1, good], eval_accuracy[good]),
+        "cascade_on_passed": metrics_where(predicted[0], eval_accuracy, passed),
+        "cascade_on_denoise_91": metrics_where(predicted[0], eval_accuracy, good),
+        "oracle_filter_on_denoise_91": metrics_where(predicted[1], eval_accuracy, good),
     }
     return metrics
 

@@ -64,6 +64,15 @@ def test_classifier_metrics_against_a_hand_count():
     assert metrics["precision"] == pytest.approx(2 / 3) and metrics["recall"] == pytest.approx(2 / 3)
 
 
+def test_metrics_where_selects_and_handles_empty_selections():
+    predicted, accuracy = np.array([0.90, 0.92, 0.95, 0.80]), np.array([0.91, 0.93, 0.94, 0.60])
+    selected = np.array([True, True, True, False])
+    metrics = cascade.metrics_where(predicted, accuracy, selected)
+    assert metrics["count"] == 3 and metrics["mse"] == pytest.approx(1.0) and metrics["kendall_tau"] == 1.0
+    empty = cascade.metrics_where(predicted, accuracy, np.zeros(4, dtype=bool))
+    assert empty["count"] == 0 and np.isnan(empty["mse"]) and np.isnan(empty["kendall_tau"])
+
+
 def test_run_cascade_regresses_what_the_classifier_passes(small_sets, monkeypatch):
     train_set, eval_set, _ = small_sets
     fits = []
