@@ -14,7 +14,6 @@ architectures. Writes results.json to --output_dir; `train.py --cascade` calls
 `run_cascade` and merges the same metrics into its own results.json.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -24,7 +23,7 @@ import torch
 
 import train
 from dataset import Nb101Dataset, denormalise_accuracy, normalise_accuracy
-from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output
+from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, write_json
 
 THRESHOLD = 0.91  # "good architecture" label of the classifier, about the median accuracy
 CLASSIFIER_LR = 2e-4
@@ -182,10 +181,7 @@ def main(argv=None):
         return 2
     results = {"cascade": metrics, "args": {k: str(v) for k, v in vars(args).items()},
                "seconds": time.time() - start}
-    os.makedirs(args.output_dir, exist_ok=True)
-    with atomic_output(os.path.join(args.output_dir, "results.json")) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(results, f, indent=2)
+    write_json(os.path.join(args.output_dir, "results.json"), results)
     print(summary_lines(metrics, args.eval_split, len(train_set)))
     print(f"{results['seconds']:.1f} s; wrote {args.output_dir}/results.json")
     return 0

@@ -14,7 +14,6 @@ REFERENCE.md, and the whole grid) and crossval.json to --output_dir.
 """
 import argparse
 import itertools
-import json
 import os
 import sys
 import time
@@ -25,7 +24,7 @@ from tqdm import tqdm
 
 import train
 from dataset import denormalise_accuracy, graph_tensors, normalise_accuracy
-from nasbench_data import (DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, read_hdf5, read_splits,
+from nasbench_data import (DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, write_json, read_hdf5, read_splits,
                            select_split, validation_labels)
 
 SIZES = (43, 86, 172, 334, 860)
@@ -165,10 +164,8 @@ def main(argv=None):
     with atomic_output(os.path.join(args.output_dir, "crossval.md")) as tmp:
         with open(tmp, "w") as f:
             f.write(table)
-    with atomic_output(os.path.join(args.output_dir, "crossval.json")) as tmp:
-        with open(tmp, "w") as f:
-            json.dump({"args": vars(args), "seconds": time.time() - start,
-                       "sizes": {str(k): v for k, v in by_size.items()}}, f, indent=2)
+    write_json(os.path.join(args.output_dir, "crossval.json"),
+               {"args": vars(args), "seconds": time.time() - start, "sizes": {str(k): v for k, v in by_size.items()}})
     print(table)
     print(f"{time.time() - start:.0f} s; wrote {args.output_dir}/crossval.md and crossval.json", file=sys.stderr)
     return 0

@@ -59,6 +59,14 @@ def atomic_output(path):
             os.unlink(tmp)
 
 
+def write_json(path, content):
+    """Write `content` as indented JSON, atomically."""
+    import json
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(content, f, indent=2)
+
+
 def metric_index(field, epochs=108, checkpoint="final"):
     """Index tuple into the last three axes of `metrics` for, e.g., ('validation_accuracy', 108)."""
     return EPOCHS.index(epochs), CHECKPOINTS.index(checkpoint), FIELDS.index(field)

@@ -28,7 +28,6 @@ values at given budgets), traces.npz (every run's queried rows and values, best-
 regret and chosen architecture's mean test accuracy) and summary.json.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -500,9 +499,7 @@ def write_outputs(output_dir, traces, oracles, summary):
     with nasbench_data.atomic_output(os.path.join(output_dir, "traces.npz")) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
-    with nasbench_data.atomic_output(os.path.join(output_dir, "summary.json")) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(summary, f, indent=2)
+    nasbench_data.write_json(os.path.join(output_dir, "summary.json"), summary)
     return table
 
 

@@ -12,7 +12,6 @@ Flags follow the public PyTorch reproduction. Writes `results.json` (and with
 """
 import argparse
 import contextlib
-import json
 import math
 import os
 import sys
@@ -26,7 +25,7 @@ from tqdm import tqdm
 
 from dataset import Nb101Dataset, denormalise_accuracy
 from model import GCNPredictor, model_inputs
-from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output
+from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, write_json
 
 LOSSES = {"mse": F.mse_loss, "bce": F.binary_cross_entropy_with_logits}
 
@@ -380,14 +379,6 @@ def fit_arguments(args, device):
     """fit's keyword arguments from the command line (shared by the final model and cross-validation)."""
     return dict(hidden=args.gcn_hidden, epochs=args.epochs, lr=args.lr, wd=args.wd, batch_size=args.train_batch_size,
                 seed=args.seed, device=device, progress=not args.quiet)
-
-
-def write_json(path, content):
-    """Write `content` as JSON, atomically."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with atomic_output(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(content, f, indent=2)
 
 
 def main(argv=None):

@@ -10,7 +10,7 @@ import nasbench_data
 import search
 import train
 from dataset import Nb101Dataset, denormalise_accuracy, normalise_accuracy
-from test_search import hdf5_20k, run_method  # noqa: F401  (session fixture shared with test_search)
+from test_search import run_method
 
 FAST = dict(gcn_hidden=16, epochs=3, lr=1e-3, wd=1e-3, train_batch_size=10, seed=0, quiet=True)
 
@@ -23,7 +23,7 @@ def write_rows(source, path, rows):
 
 
 @pytest.fixture(scope="module")
-def small_sets(hdf5_20k, tmp_path_factory):  # noqa: F811
+def small_sets(hdf5_20k, tmp_path_factory):
     """A 120-architecture training set and a disjoint 600-architecture evaluation set."""
     folder = tmp_path_factory.mktemp("cascade")
     train_path = write_rows(hdf5_20k, str(folder / "train.hdf5"), np.arange(120))
@@ -110,7 +110,7 @@ def test_run_cascade_regresses_what_the_classifier_passes(small_sets, monkeypatc
     assert metrics["oracle_filter_on_denoise_91"]["mse"] == pytest.approx(oracle_mse)
 
 
-def test_neural_predictor_with_cascade_spends_exactly_its_budget(hdf5_20k):  # noqa: F811
+def test_neural_predictor_with_cascade_spends_exactly_its_budget(hdf5_20k):
     pool = search.load_pool(nasbench_data.read_hdf5(hdf5_20k))
     fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0)
     oracle, _ = run_method("predictor", pool, runs=2, budget=40, num_train=30, fit_options=fit_options,

@@ -9,14 +9,13 @@ import crossval
 import nasbench_data
 import train
 from dataset import graph_tensors, normalise_accuracy
-from test_search import hdf5_20k  # noqa: F401  (session fixture shared with test_search)
 from tools import split_train_val
 
 FAST = dict(hidden=8, epochs=2, wd=1e-3, batch_size=10, device="cpu")
 
 
 @pytest.fixture(scope="module")
-def data_20k(hdf5_20k):  # noqa: F811
+def data_20k(hdf5_20k):
     data = nasbench_data.read_hdf5(hdf5_20k)
     return data, nasbench_data.validation_labels(data["metrics"])
 
@@ -87,7 +86,7 @@ def test_best_config_has_the_lowest_mean_validation_mse():
             in table)
 
 
-def test_cli_writes_the_table_and_refuses_bad_input(hdf5_20k, tmp_path, capsys):  # noqa: F811
+def test_cli_writes_the_table_and_refuses_bad_input(hdf5_20k, tmp_path, capsys):
     out = tmp_path / "cv"
     code = crossval.main(["--data", hdf5_20k, "--splits", str(tmp_path / "absent.npz"), "--sizes", "40",
                           "--folds", "3", "--hidden", "8", "--epochs", "2", "--lrs", "1e-3", "2e-3",

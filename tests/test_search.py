@@ -11,14 +11,6 @@ import search_space
 from tools import nasbench_tfrecord_converter as converter
 
 
-@pytest.fixture(scope="session")
-def hdf5_20k(tmp_path_factory, labels_20k_path):
-    """labels_20k.jsonl as an HDF5: 20,001 architectures, one run each, no test accuracy."""
-    path = str(tmp_path_factory.mktemp("data") / "nb20k.hdf5")
-    converter.convert(labels_20k_path, path, quiet=True)
-    return path
-
-
 @pytest.fixture(scope="module")
 def pool_20k(hdf5_20k):
     return search.load_pool(nasbench_data.read_hdf5(hdf5_20k))

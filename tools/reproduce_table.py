@@ -11,7 +11,6 @@ reproduction's numbers from ../shared/REFERENCE.md), `results.json` (every seed'
 metrics) and `scatter_172_all.png` (seed 0) to --output_dir.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -22,7 +21,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dataset import Nb101Dataset, denormalise_accuracy  # noqa: E402
-from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output  # noqa: E402
+from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, write_json  # noqa: E402
 from train import fit, plot_scatter, predict, regression_metrics, resolve_device  # noqa: E402
 
 # (train split, epochs, lr, eval splits) of every training; 172 serves three rows of the tables
@@ -120,10 +119,9 @@ def main(argv=None):
             f.write(table)
     serialisable = [{"train": t, "epochs": e, "lr": lr, "eval": name, "per_seed": metrics}
                     for (t, e, lr), evals in records.items() for name, metrics in evals.items()]
-    with atomic_output(os.path.join(args.output_dir, "results.json")) as tmp:
-        with open(tmp, "w") as f:
-            json.dump({"seeds": args.seeds, "first_seed": args.seed, "max_epochs": args.max_epochs,
-                       "data": args.data, "seconds": time.time() - start, "trainings": serialisable}, f, indent=2)
+    write_json(os.path.join(args.output_dir, "results.json"),
+               {"seeds": args.seeds, "first_seed": args.seed, "max_epochs": args.max_epochs,
+                "data": args.data, "seconds": time.time() - start, "trainings": serialisable})
     everything, train_set = sets["all"], sets["172"]
     seen = np.isin(everything.index.numpy(), train_set.index.numpy())
     m = records[("172", 300, 1e-4)]["all"][0]
