@@ -504,8 +504,8 @@ def write_outputs(output_dir, traces, oracles, summary):
 
 
 def run_search(args):
-    """Run every requested method on the pool of args.hdf5; return (traces, oracles, summary)."""
-    pool = load_pool(nasbench_data.read_hdf5(args.hdf5))
+    """Run every requested method on the pool of args.data; return (traces, oracles, summary)."""
+    pool = load_pool(nasbench_data.read_hdf5(args.data))
     if args.budget > len(pool):
         raise nasbench_data.DataError(f"--budget {args.budget} exceeds the pool of {len(pool)} architectures")
     progress = not args.quiet
@@ -554,7 +554,7 @@ def run_search(args):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--hdf5", default=nasbench_data.DEFAULT_HDF5)
+    parser.add_argument("--data", default=nasbench_data.DEFAULT_HDF5, help="HDF5 made by tools/nasbench_tfrecord_converter.py")
     parser.add_argument("--output_dir", default="results/search")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--runs", type=int, default=100, help="independent runs per method")

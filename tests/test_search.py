@@ -262,7 +262,7 @@ def test_rank_unqueried_skips_queried_rows_and_puts_passed_rows_first():
 
 def test_cli_writes_curves_table_and_traces(hdf5_20k, tmp_path):
     out = tmp_path / "search"
-    search.main(["--hdf5", hdf5_20k, "--methods", "random", "evolution", "--runs", "2", "--budget", "60",
+    search.main(["--data", hdf5_20k, "--methods", "random", "evolution", "--runs", "2", "--budget", "60",
                  "--output_dir", str(out), "--quiet"])
     assert sorted(os.listdir(out)) == ["curves.png", "summary.json", "table.md", "traces.npz"]
     with np.load(out / "traces.npz") as traces:
@@ -275,12 +275,12 @@ def test_cli_writes_curves_table_and_traces(hdf5_20k, tmp_path):
 def test_cli_refuses_bad_input_without_writing(tmp_path, hdf5_20k, capsys):
     out = tmp_path / "search"
     with pytest.raises(SystemExit) as missing:
-        search.main(["--hdf5", str(tmp_path / "absent.hdf5"), "--output_dir", str(out), "--quiet"])
+        search.main(["--data", str(tmp_path / "absent.hdf5"), "--output_dir", str(out), "--quiet"])
     assert "nasbench_tfrecord_converter" in str(missing.value.code)
     with pytest.raises(SystemExit) as too_big:
-        search.main(["--hdf5", hdf5_20k, "--methods", "random", "--budget", "30000", "--output_dir", str(out)])
+        search.main(["--data", hdf5_20k, "--methods", "random", "--budget", "30000", "--output_dir", str(out)])
     assert "exceeds the pool" in str(too_big.value.code)
     with pytest.raises(SystemExit) as bad_n:
-        search.main(["--hdf5", hdf5_20k, "--num_train", "500", "--budget", "400", "--output_dir", str(out)])
+        search.main(["--data", hdf5_20k, "--num_train", "500", "--budget", "400", "--output_dir", str(out)])
     assert bad_n.value.code == 2
     assert not out.exists()
