@@ -10,15 +10,15 @@ from scipy import stats
 import train
 from dataset import Nb101Dataset, denormalise_accuracy
 from model import GCNPredictor
-from predictor_data import convert_rows, read_rows, write_split_file
+from predictor_data import write_split_file
 from test_model import copy_into_straightforward
 
 
 @pytest.fixture(scope="module")
-def labels_hdf5(labels_20k_path, tmp_path_factory):
+def labels_hdf5(hdf5_20k, tmp_path_factory):
     """(HDF5 path, split file path) of all 20,001 rows of labels_20k.jsonl, with a few small splits."""
     directory = tmp_path_factory.mktemp("labels")
-    path = convert_rows(read_rows(labels_20k_path), directory)
+    path = hdf5_20k
     rng = np.random.RandomState(0)
     order = rng.permutation(20001)
     splits = {"40": order[:40], "300": order[40:340], "tiny": order[:5]}
