@@ -216,7 +216,9 @@ def test_command_line_end_to_end(labels_hdf5, tmp_path, capsys):
     assert results["sizes"] == {"train": 40, "eval": 300, "eval_minus_train": 300}
     assert set(results["metrics"]) == {"eval", "eval_minus_train"}
     assert results["crossval"]["folds"] == 3 and len(results["crossval"]["per_fold"]) == 3
-    assert results["args"]["epochs"] == 2 and results["device"] == "cpu"
+    device = train.resolve_device("auto")  # --device auto: CUDA where there is one
+    assert results["args"]["epochs"] == 2
+    assert results["device"] == (str(device) if device.type == "cpu" else torch.cuda.get_device_name(device))
     assert (output / "scatter.png").stat().st_size > 10000
     line = capsys.readouterr().out
     assert "MSE" in line and "tau" in line and "3-fold" in line

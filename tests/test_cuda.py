@@ -1,0 +1,66 @@
+"""The CUDA path against the CPU path: batched training, fast inference, the command line and search.
+
+Skipped (not failed, also under CI=true) on a machine without a CUDA device, which CI is.
+"""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import search
+import train
+from dataset import Nb101Dataset
+from test_train import float64, labels_hdf5, small  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+CUDA = torch.device("cuda")
+
+
+def test_batched_fit_on_cuda_equals_cpu(small, float64):
+    graphs = {key: value.double() for key, value in small.graphs.items()}
+    sets = [torch.arange(0, 60), torch.arange(100, 137), torch.arange(50, 250)]
+    train_sets = [(rows, small.target[rows].double()) for rows in sets]
+    options = dict(epochs=3, lr=[1e-3, 3e-3, 2e-3], dropout=0.0, seed=11)
+    on_cpu = train.fit(graphs, train_sets, **options)
+    on_cuda = train.fit(graphs, train_sets, device=CUDA, **options)
+    assert on_cuda.flat.device.type == "cuda"
+    torch.testing.assert_close(on_cuda.flat.cpu(), on_cpu.flat.detach(), rtol=1e-9, atol=1e-10)
+
+
+def test_prediction_on_cuda_equals_cpu(small):
+    rows = torch.arange(0, 100)
+    model = train.fit(small.graphs, [(rows, small.target[rows])] * 2, epochs=2, seed=3)
+    expected = train.predict(model, small.graphs)
+    torch.testing.assert_close(train.predict(model.to(CUDA), small.graphs), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_dropout_on_cuda_drops_one_in_ten():
+    from model import GCNPredictor
+    keep = torch.cat([m.flatten() for m in GCNPredictor(seed=0).to(CUDA).sample_dropout_masks((4, 1000))])
+    assert keep.device.type == "cuda"
+    assert abs((keep == 0).float().mean().item() - 0.1) < 0.005
+
+
+def test_command_line_trains_on_cuda(labels_hdf5, tmp_path):
+    path, splits = labels_hdf5
+    output = tmp_path / "run"
+    code = train.main(["--data", path, "--splits", splits, "--train_split", "300", "--eval_split", "all",
+                       "--epochs", "40", "--lr", "1e-3", "--device", "cuda", "--quiet", "--output_dir", str(output)])
+    assert code == 0
+    results = json.loads((output / "results.json").read_text())
+    assert results["device"] == torch.cuda.get_device_name(CUDA)
+    data = Nb101Dataset(path, split=None)
+    mean_mse = float(np.mean((100 * (data.accuracy.mean() - data.accuracy).numpy()) ** 2))
+    assert results["metrics"]["eval_minus_train"]["kendall_tau"] > 0.3
+    assert results["metrics"]["eval_minus_train"]["mse"] < mean_mse
+
+
+def test_search_predictor_on_cuda_spends_the_budget(hdf5_20k, tmp_path):
+    args = search.parse_args(["--data", hdf5_20k, "--methods", "predictor", "--runs", "3", "--budget", "60",
+                              "--num_train", "20", "--epochs", "3", "--device", "cuda", "--quiet",
+                              "--output_dir", str(tmp_path)])
+    traces, oracles, _ = search.run_search(args)
+    rows = oracles["predictor"].rows
+    assert rows.shape == (3, 60) and all(len(np.unique(r)) == 60 for r in rows)
+    assert np.all(np.diff(traces["predictor"]["best_validation"], axis=1) >= 0)
