@@ -51,55 +51,21 @@ def model_inputs(graphs):
 
 
 def propagation_products(y, propagation):
-    """(P0 y0, P1 y1): each direction's propagation of its half of y = h [W1 W2].
+    """(..., 2, V, H) products P_d y_d of each direction's propagation and its half of y = h [W1 W2].
 
     y (..., V, 2H); propagation (..., 2, V, V) from propagation_matrices (halves folded in).
+    Both directions go through one bmm: the halves are laid out direction-major first.
     """
-    batch, vertices = y.shape[:-2], y.shape[-2]
-    products = []
-    for p, half in zip(propagation.unbind(-3), y.split(y.shape[-1] // 2, dim=-1)):
-        p = p.expand(*batch, vertices, vertices).reshape(-1, vertices, vertices)  # bmm: less dispatch than @
-        products.append(torch.bmm(p, half.reshape(-1, vertices, half.shape[-1])).view(half.shape))
-    return tuple(products)
+    *batch, vertices, columns = y.shape
+    halves = y.view(*batch, vertices, 2, columns // 2).transpose(-3, -2).reshape(-1, vertices, columns // 2)
+    p = propagation.expand(*batch, 2, vertices, vertices).reshape(-1, vertices, vertices)
+    return torch.bmm(p, halves).view(*batch, 2, vertices, columns // 2)
 
 
 def propagate(y, propagation):
-    """One GCN layer after its weight product, without gradient: relu(P0 y0) + relu(P1 y1), in place."""
-    forward, backward = propagation_products(y, propagation)
-    return forward.relu_().add_(backward.relu_())  # in place: allocations cost more than maths here
-
-
-class GCNLayer(torch.autograd.Function):
-    """h -> (relu(P0 h W1) + relu(P1 h W2)) * keep, with a hand-written backward.
-
-    Autograd would record some twenty tiny operations per layer; at batch size 10 their
-    bookkeeping costs more than the arithmetic. keep: scaled dropout mask or None.
-    """
-
-    @staticmethod
-    def forward(ctx, h, weight, propagation, keep):
-        m, b, v, _ = h.shape
-        y = torch.bmm(h.reshape(m, b * v, -1), weight).view(m, b, v, -1)  # both directions in one product
-        forward, backward = (z.relu_() for z in propagation_products(y, propagation))
-        out = forward + backward
-        if keep is not None:
-            out.mul_(keep)
-        ctx.save_for_backward(h, weight, propagation, keep, forward, backward)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        h, weight, propagation, keep, forward, backward = ctx.saved_tensors
-        m, b, v, _ = h.shape
-        if keep is not None:
-            grad = grad * keep
-        # through relu (sign of its output: 1 where it passed, 0 elsewhere; faster than a comparison), then P^T
-        grad_y = torch.cat([p.transpose(-1, -2) @ (grad * r.sign())
-                            for p, r in zip(propagation.unbind(-3), (forward, backward))], dim=-1)
-        grad_y = grad_y.view(m, b * v, -1)
-        grad_weight = torch.bmm(h.reshape(m, b * v, -1).transpose(1, 2), grad_y)
-        grad_h = torch.bmm(grad_y, weight.transpose(1, 2)).view(h.shape) if ctx.needs_input_grad[0] else None
-        return grad_h, grad_weight, None, None
+    """One GCN layer after its weight product, without gradient: relu(P0 y0) + relu(P1 y1)."""
+    forward, backward = propagation_products(y, propagation).relu_().unbind(-3)
+    return forward + backward
 
 
 def neighbourhood_keys(operations, propagation):
@@ -185,8 +151,74 @@ class GCNPredictor(torch.nn.Module):
         *gcn, fc1, fc2 = self.weights()
         h = operations
         for layer, weight in enumerate(gcn):
-            h = GCNLayer.apply(h, weight, propagation, None if dropout_masks is None else dropout_masks[layer])
+            y = torch.bmm(h.reshape(m, b * v, -1), weight).view(m, b, v, -1)  # both directions in one product
+            forward, backward = propagation_products(y, propagation).relu().unbind(-3)
+            h = forward + backward
+            if dropout_masks is not None:
+                h = h * dropout_masks[layer]
         return self._head(h, readout, fc1, fc2, None if dropout_masks is None else dropout_masks[-1])
+
+    @torch.no_grad()
+    def loss_and_gradient(self, graphs, targets, loss_weights, loss="mse", dropout_masks=None):
+        """Weighted loss sum(loss_weights * loss(output, targets)) of one training batch; its gradient goes to flat.grad.
+
+        graphs: model_inputs with (M, B, ...) tensors; targets, loss_weights (M, B); loss "mse"
+        (squared error) or "bce" (binary cross-entropy on logits); dropout_masks: one step's
+        sample_dropout_masks, or None for no dropout. The same numbers as autograd
+        through `forward`, but written out by hand: at batch size 10, autograd's bookkeeping of
+        some sixty tiny operations would cost more than the arithmetic.
+        """
+        operations, propagation, readout = graphs["operations"], graphs["propagation"], graphs["readout"]
+        m, b, v = operations.shape[:3]
+        masks = dropout_masks if dropout_masks is not None else [None] * (self.num_layers + 1)
+        *gcn, fc1, fc2 = self.weights()
+        if self.flat.grad is None:
+            self.flat.grad = torch.zeros_like(self.flat)
+        *grad_gcn, grad_fc1, grad_fc2 = (g.view(self.num_models, i, c) for g, (i, _, c) in
+                                         zip(self.flat.grad.split([i * c for i, _, c in self.shapes], dim=1),
+                                             self.shapes))
+        saved, h = [], operations
+        for weight, mask in zip(gcn, masks):
+            y = torch.bmm(h.reshape(m, b * v, -1), weight).view(m, b, v, -1)
+            passed = propagation_products(y, propagation).relu_()  # (M, B, 2, V, H)
+            saved.append((h, passed))
+            forward, backward = passed.unbind(-3)
+            h = forward + backward
+            if mask is not None:
+                h.mul_(mask)
+        pooled = (readout.unsqueeze(-2) @ h).view(m, b, -1)
+        z = torch.bmm(pooled, fc1)
+        if masks[-1] is not None:
+            z.mul_(masks[-1])
+        output = torch.bmm(z, fc2).view(m, b)
+        if loss == "mse":
+            error = output - targets
+            value = (loss_weights * error * error).sum()
+            grad_output = 2 * loss_weights * error
+        else:
+            value = (loss_weights * torch.nn.functional.binary_cross_entropy_with_logits(
+                output, targets, reduction="none")).sum()
+            grad_output = loss_weights * (torch.sigmoid(output) - targets)
+        # backward, layer by layer, each weight's gradient written straight into its slice of flat.grad
+        grad_output = grad_output.unsqueeze(-1)  # (M, B, 1)
+        torch.bmm(z.transpose(1, 2), grad_output, out=grad_fc2)
+        grad_z = grad_output * fc2.transpose(1, 2)
+        if masks[-1] is not None:
+            grad_z.mul_(masks[-1])
+        torch.bmm(pooled.transpose(1, 2), grad_z, out=grad_fc1)
+        grad_h = readout.unsqueeze(-1) * torch.bmm(grad_z, fc1.transpose(1, 2)).unsqueeze(-2)  # (M, B, V, H)
+        for layer in reversed(range(self.num_layers)):
+            h, passed = saved[layer]
+            if masks[layer] is not None:
+                grad_h.mul_(masks[layer])
+            # through relu (sign of its output: 1 where it passed, 0 elsewhere; faster than a comparison), then P^T
+            grad_passed = (grad_h.unsqueeze(-3) * passed.sign_()).view(-1, v, passed.shape[-1])
+            grad_products = torch.bmm(propagation.reshape(-1, v, v).transpose(1, 2), grad_passed)
+            grad_y = grad_products.view(passed.shape).transpose(-3, -2).reshape(m, b * v, -1)  # back to [y0 y1]
+            torch.bmm(h.reshape(m, b * v, -1).transpose(1, 2), grad_y, out=grad_gcn[layer])
+            if layer:
+                grad_h = torch.bmm(grad_y, gcn[layer].transpose(1, 2)).view(h.shape)
+        return value
 
     def _head(self, h, readout, fc1, fc2, dropout_mask=None):
         """Mean over the real vertices, linear, dropout, linear: (M, B, V, H) -> (M, B)."""

@@ -19,15 +19,12 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import stats
 from tqdm import tqdm
 
 from dataset import Nb101Dataset, denormalise_accuracy
 from model import GCNPredictor, model_inputs
 from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, write_json
-
-LOSSES = {"mse": F.mse_loss, "bce": F.binary_cross_entropy_with_logits}
 
 
 # ---------------------------------------------------------------------------
@@ -132,6 +129,8 @@ def fit(graphs, train_sets, *, loss="mse", hidden=144, epochs=300, lr=1e-4, wd=1
 
 
 def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, seed, device, progress, print_freq):
+    if loss not in ("mse", "bce"):
+        raise ValueError(f"loss {loss!r}: expected 'mse' or 'bce'")
     sizes = [len(rows) for rows, _ in train_sets]
     if min(sizes) < batch_size:
         raise ValueError(f"a training set has {min(sizes)} architectures, fewer than one batch of {batch_size}")
@@ -150,7 +149,6 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
     model.train()
     optimizer = BatchedAdam(model.flat, weight_decay=wd)
     generators = [torch.Generator().manual_seed(seed + m) for m in range(num_models)]
-    criterion = LOSSES[loss]
     bar = tqdm(range(epochs), desc=f"training {num_models} model(s)", disable=not progress, leave=False)
     for epoch in bar:
         positions, active = epoch_positions(generators, sizes, batch_size, num_steps)
@@ -165,11 +163,9 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
         loss_weights = active[..., None] / batch_size  # each model's own mean loss; resting models none
         epoch_loss = torch.zeros((), device=device)
         for step in range(num_steps):
-            output = model({key: value[step] for key, value in epoch_inputs.items()},
-                           None if masks is None else [mask[step] for mask in masks])
-            step_loss = (criterion(output, targets[step], reduction="none") * loss_weights[step]).sum()
-            model.zero_grad()
-            step_loss.backward()
+            step_loss = model.loss_and_gradient({key: value[step] for key, value in epoch_inputs.items()},
+                                                targets[step], loss_weights[step], loss,
+                                                None if masks is None else [mask[step] for mask in masks])
             optimizer.step(coefficients[step])
             epoch_loss += step_loss.detach()
         report = print_freq and (epoch + 1) % print_freq == 0
