@@ -135,9 +135,11 @@ def main(argv=None):
     row(f"train.fit: {len(train_set)} architectures x {args.epochs} epochs", single, cpu, 1)
     _, wall, cpu = timed(cross_validate, train_set.graphs, train_set.target, train_set.accuracy, args.folds,
                          epochs=args.epochs, device=device)
-    row(f"{args.folds}-fold cross-validation as one batched fit ({wall / single:.2f} x one training)", wall, cpu, 1)
+    workers = min(args.folds, torch.get_num_threads()) if device.type == "cpu" else 1
+    row(f"{args.folds}-fold cross-validation as one batched fit ({wall / single:.2f} x one training)", wall, cpu,
+        workers)
     if not args.skip_baseline and device.type == "cpu":
-        with cpu_threads(1, device):  # as fit does
+        with cpu_threads(1, device):  # its fastest setting, as for fit's single model
             _, wall, cpu = timed(train_straightforward, train_set, args.epochs)
         row(f"straightforward baseline: DataLoader, torch.optim.Adam ({wall / single:.1f} x train.fit)", wall, cpu, 1)
 

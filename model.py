@@ -94,10 +94,11 @@ class GCNPredictor(torch.nn.Module):
         self.flat = torch.nn.Parameter(torch.empty(num_models, sum(i * c for i, _, c in self.shapes)))
         self.reset_parameters(seed)
 
-    def weights(self):
-        """Per-layer (M, in, out) views of `flat`: the GCN layers, then the two readout layers."""
-        pieces = self.flat.split([i * c for i, _, c in self.shapes], dim=1)
-        return [p.view(self.num_models, i, c) for p, (i, _, c) in zip(pieces, self.shapes)]
+    def weights(self, flat=None):
+        """Per-layer (M, in, out) views of `flat` (default self.flat): the GCN layers, then the two readout layers."""
+        flat = self.flat if flat is None else flat
+        pieces = flat.split([i * c for i, _, c in self.shapes], dim=1)
+        return [p.view(len(flat), i, c) for p, (i, _, c) in zip(pieces, self.shapes)]
 
     @torch.no_grad()
     def reset_parameters(self, seed=None):
@@ -113,24 +114,33 @@ class GCNPredictor(torch.nn.Module):
                 values = torch.rand(fan_in, columns, generator=generator) * (2 * bound) - bound
                 weight[m].copy_(values)
 
-    def sample_dropout_masks(self, batch_shape):
+    def sample_dropout_masks(self, batch_shape, buffers=None):
         """Scaled keep-masks (0 or 1/(1-p)) of every dropout site for batches of shape `batch_shape`.
 
         batch_shape is (M, B) for one step, or (steps, M, B) to draw a whole epoch at once. Each
         draw of 64 random bits serves four 16-bit comparisons (4x fewer draws than torch.rand),
-        so p is rounded to a multiple of 2^-16 (0.1 becomes 0.1000061).
+        so p is rounded to a multiple of 2^-16 (0.1 becomes 0.1000061). buffers: a dict to keep
+        the working memory in between calls (the masks of one call are overwritten by the next);
+        fresh large tensors every epoch cost more than drawing the bits.
         """
         threshold = round(self.dropout * 2 ** 16) - 2 ** 15  # int16 values below it are dropped
         scale = 1.0 / (1.0 - self.dropout)
         sites = [(MAX_VERTICES, self.hidden)] * self.num_layers + [(self.readout,)]
         masks = []
-        for site in sites:
+        for index, site in enumerate(sites):
             shape = (*batch_shape, *site)
             count = math.prod(shape)
-            bits = torch.empty((count + 3) // 4, dtype=torch.int64, device=self.flat.device)
+            key = (index, shape, self.flat.device)
+            if buffers is None or key not in buffers:
+                bits = torch.empty((count + 3) // 4, dtype=torch.int64, device=self.flat.device)
+                working = (bits, torch.empty(shape, dtype=torch.bool, device=bits.device),
+                           torch.empty(shape, device=bits.device))
+                if buffers is not None:
+                    buffers[key] = working
+            bits, keep, mask = buffers[key] if buffers is not None else working
             bits.random_(-2 ** 63, None)  # all 64 bits (the default range leaves the top one 0)
-            keep = bits.view(torch.int16)[:count].view(shape) >= threshold
-            masks.append(keep * scale)
+            torch.ge(bits.view(torch.int16)[:count].view(shape), threshold, out=keep)
+            masks.append(mask.copy_(keep).mul_(scale))
         return masks
 
     def forward(self, graphs, dropout_masks=None):
@@ -159,24 +169,23 @@ class GCNPredictor(torch.nn.Module):
         return self._head(h, readout, fc1, fc2, None if dropout_masks is None else dropout_masks[-1])
 
     @torch.no_grad()
-    def loss_and_gradient(self, graphs, targets, loss_weights, loss="mse", dropout_masks=None):
+    def loss_and_gradient(self, graphs, targets, loss_weights, loss="mse", dropout_masks=None, models=slice(None)):
         """Weighted loss sum(loss_weights * loss(output, targets)) of one training batch; its gradient goes to flat.grad.
 
         graphs: model_inputs with (M, B, ...) tensors; targets, loss_weights (M, B); loss "mse"
         (squared error) or "bce" (binary cross-entropy on logits); dropout_masks: one step's
-        sample_dropout_masks, or None for no dropout. The same numbers as autograd
+        sample_dropout_masks, or None for no dropout; models: the slice of the stack this batch is for
+        (the other rows of flat.grad are left alone). The same numbers as autograd
         through `forward`, but written out by hand: at batch size 10, autograd's bookkeeping of
         some sixty tiny operations would cost more than the arithmetic.
         """
         operations, propagation, readout = graphs["operations"], graphs["propagation"], graphs["readout"]
         m, b, v = operations.shape[:3]
         masks = dropout_masks if dropout_masks is not None else [None] * (self.num_layers + 1)
-        *gcn, fc1, fc2 = self.weights()
         if self.flat.grad is None:
             self.flat.grad = torch.zeros_like(self.flat)
-        *grad_gcn, grad_fc1, grad_fc2 = (g.view(self.num_models, i, c) for g, (i, _, c) in
-                                         zip(self.flat.grad.split([i * c for i, _, c in self.shapes], dim=1),
-                                             self.shapes))
+        *gcn, fc1, fc2 = self.weights(self.flat[models])
+        *grad_gcn, grad_fc1, grad_fc2 = self.weights(self.flat.grad[models])
         saved, h = [], operations
         for weight, mask in zip(gcn, masks):
             y = torch.bmm(h.reshape(m, b * v, -1), weight).view(m, b, v, -1)

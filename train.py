@@ -11,6 +11,7 @@ Flags follow the public PyTorch reproduction. Writes `results.json` (and with
 (seeds, folds, search runs) as one batched model; `predict` evaluates them.
 """
 import argparse
+import concurrent.futures
 import contextlib
 import math
 import os
@@ -35,8 +36,8 @@ from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output
 def cpu_threads(count, device):
     """Run the block with `count` intra-op CPU threads when `device` is the CPU (then restore the setting).
 
-    On a 2-core machine shared with other work, a second thread often waits for a core and
-    makes small operations several times slower, so fit and predict default to one.
+    A training step is many small operations that a second thread only slows down (fit runs
+    one per worker thread instead); prediction's large products use every core.
     """
     previous = torch.get_num_threads()
     if torch.device(device).type == "cpu":
@@ -85,14 +86,16 @@ class BatchedAdam:
         return torch.stack(rows, dim=1)[..., None]
 
     @torch.no_grad()
-    def step(self, coefficients):
-        """One update with the (4, M, 1) coefficients of this step."""
-        weight1, weight2, eps, step_size = coefficients
-        grad = self.param.grad.add_(self.param, alpha=self.weight_decay)  # the gradient is zeroed after the step
-        self.exp_avg.lerp_(grad, weight1)
-        self.exp_avg_sq.lerp_(grad.mul_(grad), weight2)
-        torch.sqrt(self.exp_avg_sq, out=self.denom).add_(eps)
-        self.param.addcdiv_(torch.mul(self.exp_avg, step_size, out=grad), self.denom, value=-1.0)
+    def step(self, coefficients, models=slice(None)):
+        """One update of the rows `models` with the (4, M, 1) coefficients of this step."""
+        weight1, weight2, eps, step_size = coefficients[:, models]
+        param, exp_avg, exp_avg_sq, denom = (t[models] for t in (self.param, self.exp_avg, self.exp_avg_sq,
+                                                                 self.denom))
+        grad = self.param.grad[models].add_(param, alpha=self.weight_decay)  # overwritten by the next gradient
+        exp_avg.lerp_(grad, weight1)
+        exp_avg_sq.lerp_(grad.mul_(grad), weight2)
+        torch.sqrt(exp_avg_sq, out=denom).add_(eps)
+        param.addcdiv_(torch.mul(exp_avg, step_size, out=grad), denom, value=-1.0)
 
 
 def epoch_positions(generators, sizes, batch_size, num_steps):
@@ -123,12 +126,22 @@ def fit(graphs, train_sets, *, loss="mse", hidden=144, epochs=300, lr=1e-4, wd=1
     batch_size, the last incomplete batch dropped, gradients zeroed every step.
     """
     device = torch.device(device)
-    with cpu_threads(1, device):  # a step is many tiny operations: more threads only add waiting
+    workers = min(torch.get_num_threads(), len(train_sets)) if device.type == "cpu" else 1
+    with cpu_threads(1, device):  # a step is many small operations: threads inside them only add waiting
         return _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, seed, device, progress,
-                    print_freq)
+                    print_freq, workers)
 
 
-def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, seed, device, progress, print_freq):
+def model_chunks(num_models, workers, device, largest=10):
+    """Slices of the stack, grouped per worker thread. On the CPU a step runs on at most `largest`
+    models at a time, so that their activations stay in cache; on a GPU on all of them."""
+    size = num_models if device.type != "cpu" else min(largest, -(-num_models // workers))
+    chunks = [slice(start, min(start + size, num_models)) for start in range(0, num_models, size)]
+    return [chunks[w::workers] for w in range(workers)]
+
+
+def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, seed, device, progress, print_freq,
+         workers):
     if loss not in ("mse", "bce"):
         raise ValueError(f"loss {loss!r}: expected 'mse' or 'bce'")
     sizes = [len(rows) for rows, _ in train_sets]
@@ -147,44 +160,57 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
     torch.manual_seed(seed)
     model = GCNPredictor(hidden=hidden, dropout=dropout, num_models=num_models, seed=seed).to(device)
     model.train()
+    model.flat.grad = torch.zeros_like(model.flat)  # before the worker threads, which write disjoint rows of it
     optimizer = BatchedAdam(model.flat, weight_decay=wd)
     generators = [torch.Generator().manual_seed(seed + m) for m in range(num_models)]
+    buffers = {}  # the dropout masks' working memory, reused every epoch
+    groups = [group for group in model_chunks(num_models, workers, device) if group]
+    threads = concurrent.futures.ThreadPoolExecutor(len(groups)) if len(groups) > 1 else contextlib.nullcontext()
     bar = tqdm(range(epochs), desc=f"training {num_models} model(s)", disable=not progress, leave=False)
-    for epoch in bar:
-        positions, active = epoch_positions(generators, sizes, batch_size, num_steps)
-        positions, active = positions.to(device), active.to(device)
-        # everything random or scheduled for the epoch is drawn at once; a step only takes views
-        rows = set_rows.gather(1, positions.transpose(0, 1).flatten(1)).view(num_models, num_steps, -1)
-        targets = set_targets.gather(1, positions.transpose(0, 1).flatten(1)).view(num_models, num_steps, -1)
-        rows, targets = rows.transpose(0, 1), targets.transpose(0, 1)
-        epoch_inputs = {key: value[rows] for key, value in inputs.items()}
-        masks = model.sample_dropout_masks((num_steps, num_models, batch_size)) if dropout > 0 else None
-        coefficients = optimizer.coefficients(cosine_lr(base_lr, epoch, epochs), active)
-        loss_weights = active[..., None] / batch_size  # each model's own mean loss; resting models none
-        epoch_loss = torch.zeros((), device=device)
-        for step in range(num_steps):
-            step_loss = model.loss_and_gradient({key: value[step] for key, value in epoch_inputs.items()},
-                                                targets[step], loss_weights[step], loss,
-                                                None if masks is None else [mask[step] for mask in masks])
-            optimizer.step(coefficients[step])
-            epoch_loss += step_loss.detach()
-        report = print_freq and (epoch + 1) % print_freq == 0
-        if progress or report:
-            mean_loss = (epoch_loss / active.sum()).item()  # mean over models and steps
-            bar.set_postfix(loss=f"{mean_loss:.4f}")
-            if report:
-                tqdm.write(f"epoch {epoch + 1}/{epochs}  loss {mean_loss:.4f}  "
-                           f"lr {cosine_lr(base_lr, epoch, epochs).mean().item():.2e}")
+    with threads as pool:
+        for epoch in bar:
+            positions, active = epoch_positions(generators, sizes, batch_size, num_steps)
+            positions, active = positions.to(device), active.to(device)
+            # everything random or scheduled for the epoch is drawn at once; a step only takes views
+            rows = set_rows.gather(1, positions.transpose(0, 1).flatten(1)).view(num_models, num_steps, -1)
+            targets = set_targets.gather(1, positions.transpose(0, 1).flatten(1)).view(num_models, num_steps, -1)
+            rows, targets = rows.transpose(0, 1), targets.transpose(0, 1)
+            epoch_inputs = {key: value[rows] for key, value in inputs.items()}
+            masks = model.sample_dropout_masks((num_steps, num_models, batch_size), buffers) if dropout > 0 else None
+            coefficients = optimizer.coefficients(cosine_lr(base_lr, epoch, epochs), active)
+            loss_weights = active[..., None] / batch_size  # each model's own mean loss; resting models none
+
+            def train_chunks(chunks):
+                """The epoch's steps for some slices of the stack; their summed loss."""
+                total = torch.zeros((), device=device)
+                for step in range(num_steps):
+                    for chunk in chunks:
+                        step_masks = None if masks is None else [mask[step, chunk] for mask in masks]
+                        total += model.loss_and_gradient(
+                            {key: value[step, chunk] for key, value in epoch_inputs.items()}, targets[step, chunk],
+                            loss_weights[step, chunk], loss, step_masks, models=chunk)
+                        optimizer.step(coefficients[step], models=chunk)
+                return total
+
+            # models are independent: worker threads (torch releases the GIL inside operations) take disjoint slices
+            epoch_loss = sum(pool.map(train_chunks, groups)) if pool else train_chunks(groups[0])
+            report = print_freq and (epoch + 1) % print_freq == 0
+            if progress or report:
+                mean_loss = (epoch_loss / active.sum()).item()  # mean over models and steps
+                bar.set_postfix(loss=f"{mean_loss:.4f}")
+                if report:
+                    tqdm.write(f"epoch {epoch + 1}/{epochs}  loss {mean_loss:.4f}  "
+                               f"lr {cosine_lr(base_lr, epoch, epochs).mean().item():.2e}")
     return model
 
 
-def predict(model, graphs, rows=None, batch_size=1024, progress=False, print_freq=None, threads=1):
+def predict(model, graphs, rows=None, batch_size=1024, progress=False, print_freq=None, threads=None):
     """Raw outputs (M, L) of every model for the graphs at `rows` (all when None), in eval mode, in chunks.
 
     Uses GCNPredictor.infer (first-layer tables); chunks of about a thousand graphs keep a
-    chunk's activations in the CPU cache. threads: CPU threads (see cpu_threads).
+    chunk's activations in the CPU cache. threads: CPU threads (default torch's, all cores).
     """
-    with cpu_threads(threads, model.flat.device):
+    with cpu_threads(threads or torch.get_num_threads(), model.flat.device):
         return _predict(model, graphs, rows, batch_size, progress, print_freq)
 
 

@@ -123,10 +123,23 @@ def test_batched_fit_equals_single_fits(small, float64):
     sets = [torch.arange(0, 60), torch.arange(100, 137), torch.arange(50, 250)]  # 6, 3 and 20 batches
     lrs = [1e-3, 3e-3, 2e-3]
     train_sets = [(rows, small.target[rows].double()) for rows in sets]
-    stack = train.fit(graphs, train_sets, epochs=3, lr=lrs, dropout=0.0, seed=11)
+    with train.cpu_threads(2, "cpu"):  # two worker threads, whatever this machine has
+        stack = train.fit(graphs, train_sets, epochs=3, lr=lrs, dropout=0.0, seed=11)
     for m, (rows, targets) in enumerate(train_sets):
         single = train.fit(graphs, [(rows, targets)], epochs=3, lr=lrs[m], dropout=0.0, seed=11 + m)
         torch.testing.assert_close(stack.flat[m], single.flat[0], rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("num_models, workers", [(1, 1), (3, 2), (25, 2), (100, 2), (7, 4)])
+def test_model_chunks_cover_the_stack_once_in_cache_sized_slices(num_models, workers):
+    groups = train.model_chunks(num_models, workers, torch.device("cpu"))
+    assert len(groups) == workers
+    models = [m for group in groups for chunk in group for m in range(num_models)[chunk]]
+    assert sorted(models) == list(range(num_models))
+    assert max(chunk.stop - chunk.start for group in groups for chunk in group) <= 10
+    sizes = [sum(chunk.stop - chunk.start for chunk in group) for group in groups]
+    assert max(sizes) - min(sizes) <= 10  # balanced up to one chunk
+    assert train.model_chunks(num_models, 1, torch.device("cuda")) == [[slice(0, num_models)]]
 
 
 def test_fit_refuses_a_set_smaller_than_a_batch(small):
