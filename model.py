@@ -114,14 +114,17 @@ class GCNPredictor(torch.nn.Module):
                 values = torch.rand(fan_in, columns, generator=generator) * (2 * bound) - bound
                 weight[m].copy_(values)
 
-    def sample_dropout_masks(self, batch_shape, buffers=None):
+    def sample_dropout_masks(self, batch_shape, buffers=None, generators=None, steps=None):
         """Scaled keep-masks (0 or 1/(1-p)) of every dropout site for batches of shape `batch_shape`.
 
-        batch_shape is (M, B) for one step, or (steps, M, B) to draw a whole epoch at once. Each
-        draw of 64 random bits serves four 16-bit comparisons (4x fewer draws than torch.rand),
-        so p is rounded to a multiple of 2^-16 (0.1 becomes 0.1000061). buffers: a dict to keep
-        the working memory in between calls (the masks of one call are overwritten by the next);
-        fresh large tensors every epoch cost more than drawing the bits.
+        batch_shape is (M, B) for one step, or (S, M, B) to draw S steps at once. Each draw of
+        64 random bits serves four 16-bit comparisons (4x fewer draws than torch.rand), so p is
+        rounded to a multiple of 2^-16 (0.1 becomes 0.1000061). generators: one per model, model
+        m's masks drawn from generators[m], site by site, for its first steps[m] steps only (its
+        later masks are left as they are; default: all S); without them, the whole stack draws
+        from the global generator. buffers: a dict that keeps the working memory between calls
+        (a call's masks are then overwritten by the next); fresh large tensors every epoch cost
+        more than drawing the bits.
         """
         threshold = round(self.dropout * 2 ** 16) - 2 ** 15  # int16 values below it are dropped
         scale = 1.0 / (1.0 - self.dropout)
@@ -129,17 +132,26 @@ class GCNPredictor(torch.nn.Module):
         masks = []
         for index, site in enumerate(sites):
             shape = (*batch_shape, *site)
-            count = math.prod(shape)
             key = (index, shape, self.flat.device)
             if buffers is None or key not in buffers:
-                bits = torch.empty((count + 3) // 4, dtype=torch.int64, device=self.flat.device)
-                working = (bits, torch.empty(shape, dtype=torch.bool, device=bits.device),
-                           torch.empty(shape, device=bits.device))
+                working = (torch.empty((math.prod(shape) + 3) // 4, dtype=torch.int64, device=self.flat.device),
+                           torch.zeros(shape, dtype=torch.bool, device=self.flat.device),
+                           torch.empty(shape, device=self.flat.device))
                 if buffers is not None:
                     buffers[key] = working
             bits, keep, mask = buffers[key] if buffers is not None else working
-            bits.random_(-2 ** 63, None)  # all 64 bits (the default range leaves the top one 0)
-            torch.ge(bits.view(torch.int16)[:count].view(shape), threshold, out=keep)
+            if generators is None:
+                draws = [(None, keep)]
+            else:  # model m's slice: (steps[m], 1, B, ...) of the (S, M, B, ...) masks, or (1, B, ...) of (M, B, ...)
+                model_axis = len(batch_shape) - 2
+                draws = [(g, keep.narrow(model_axis, m, 1)) for m, g in enumerate(generators)]
+                if steps is not None:
+                    draws = [(g, out.narrow(0, 0, count)) for (g, out), count in zip(draws, steps)]
+            for generator, out in draws:
+                count = out.numel()
+                drawn = bits[:(count + 3) // 4].random_(-2 ** 63, None, generator=generator)  # all 64 bits: the
+                # default range would leave the top one 0
+                torch.ge(drawn.view(torch.int16)[:count].view(out.shape), threshold, out=out)
             masks.append(mask.copy_(keep).mul_(scale))
         return masks
 
@@ -220,8 +232,8 @@ class GCNPredictor(torch.nn.Module):
             h, passed = saved[layer]
             if masks[layer] is not None:
                 grad_h.mul_(masks[layer])
-            # through relu (sign of its output: 1 where it passed, 0 elsewhere; faster than a comparison), then P^T
-            grad_passed = (grad_h.unsqueeze(-3) * passed.sign_()).view(-1, v, passed.shape[-1])
+            # through relu (relu's own backward kernel: the gradient where the output is positive), then P^T
+            grad_passed = torch.ops.aten.threshold_backward(grad_h.unsqueeze(-3), passed, 0).view(-1, v, passed.shape[-1])
             grad_products = torch.bmm(propagation.reshape(-1, v, v).transpose(1, 2), grad_passed)
             grad_y = grad_products.view(passed.shape).transpose(-3, -2).reshape(m, b * v, -1)  # back to [y0 y1]
             torch.bmm(h.reshape(m, b * v, -1).transpose(1, 2), grad_y, out=grad_gcn[layer])

@@ -119,11 +119,12 @@ def fit(graphs, train_sets, *, loss="mse", hidden=144, epochs=300, lr=1e-4, wd=1
 
     graphs: graph_tensors dict of all candidate rows. train_sets: M pairs (rows, targets),
     rows indexing graphs, targets normalised accuracies ("mse") or 0/1 ("bce"). Model m is
-    initialised and shuffled from seed + m (see GCNPredictor.reset_parameters and
-    epoch_positions): it trains exactly as a single run with seed + m would, except for its
-    dropout masks, which come from the global generator, seeded `seed`, for the whole stack.
-    lr: one learning rate or M of them. Adam + cosine annealing over epochs, batches of
-    batch_size, the last incomplete batch dropped, gradients zeroed every step.
+    initialised, shuffled and dropped out from seed + m (see GCNPredictor.reset_parameters,
+    epoch_positions and sample_dropout_masks): it trains exactly as a single run with
+    seed + m would, whatever else is in the stack. lr: one learning rate or M of them.
+    Adam + cosine annealing over epochs, batches of batch_size, the last incomplete batch
+    dropped, gradients zeroed every step. On the CPU, slices of the stack train on one
+    worker thread per core.
     """
     device = torch.device(device)
     workers = min(torch.get_num_threads(), len(train_sets)) if device.type == "cpu" else 1
@@ -157,15 +158,16 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
     inputs = {key: value.to(device) for key, value in model_inputs(graphs).items()}
     base_lr = torch.as_tensor(lr, dtype=set_targets.dtype).expand(num_models).to(device)
 
-    torch.manual_seed(seed)
     model = GCNPredictor(hidden=hidden, dropout=dropout, num_models=num_models, seed=seed).to(device)
     model.train()
     model.flat.grad = torch.zeros_like(model.flat)  # before the worker threads, which write disjoint rows of it
     optimizer = BatchedAdam(model.flat, weight_decay=wd)
     generators = [torch.Generator().manual_seed(seed + m) for m in range(num_models)]
-    buffers = {}  # the dropout masks' working memory, reused every epoch
+    mask_generators = [torch.Generator(device).manual_seed(seed + m) for m in range(num_models)]
+    model_steps = [size // batch_size for size in sizes]  # a model draws masks for its own steps only
     groups = [group for group in model_chunks(num_models, workers, device) if group]
     threads = concurrent.futures.ThreadPoolExecutor(len(groups)) if len(groups) > 1 else contextlib.nullcontext()
+    buffers = {chunk.start: {} for group in groups for chunk in group}  # the masks' memory, reused every epoch
     bar = tqdm(range(epochs), desc=f"training {num_models} model(s)", disable=not progress, leave=False)
     with threads as pool:
         for epoch in bar:
@@ -176,16 +178,18 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
             targets = set_targets.gather(1, positions.transpose(0, 1).flatten(1)).view(num_models, num_steps, -1)
             rows, targets = rows.transpose(0, 1), targets.transpose(0, 1)
             epoch_inputs = {key: value[rows] for key, value in inputs.items()}
-            masks = model.sample_dropout_masks((num_steps, num_models, batch_size), buffers) if dropout > 0 else None
             coefficients = optimizer.coefficients(cosine_lr(base_lr, epoch, epochs), active)
             loss_weights = active[..., None] / batch_size  # each model's own mean loss; resting models none
 
             def train_chunks(chunks):
                 """The epoch's steps for some slices of the stack; their summed loss."""
                 total = torch.zeros((), device=device)
+                masks = {chunk.start: model.sample_dropout_masks(
+                    (num_steps, chunk.stop - chunk.start, batch_size), buffers[chunk.start], mask_generators[chunk],
+                    model_steps[chunk]) for chunk in chunks} if dropout > 0 else None
                 for step in range(num_steps):
                     for chunk in chunks:
-                        step_masks = None if masks is None else [mask[step, chunk] for mask in masks]
+                        step_masks = None if masks is None else [mask[step] for mask in masks[chunk.start]]
                         total += model.loss_and_gradient(
                             {key: value[step, chunk] for key, value in epoch_inputs.items()}, targets[step, chunk],
                             loss_weights[step, chunk], loss, step_masks, models=chunk)

@@ -118,15 +118,16 @@ def test_fit_follows_torch_adam_and_cosine_annealing(small, float64):
         torch.testing.assert_close(train.predict(model, graphs)[0], plain(graphs), rtol=1e-6, atol=1e-8)
 
 
-def test_batched_fit_equals_single_fits(small, float64):
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_batched_fit_equals_single_fits(small, float64, dropout):
     graphs = {key: value.double() for key, value in small.graphs.items()}
     sets = [torch.arange(0, 60), torch.arange(100, 137), torch.arange(50, 250)]  # 6, 3 and 20 batches
     lrs = [1e-3, 3e-3, 2e-3]
     train_sets = [(rows, small.target[rows].double()) for rows in sets]
     with train.cpu_threads(2, "cpu"):  # two worker threads, whatever this machine has
-        stack = train.fit(graphs, train_sets, epochs=3, lr=lrs, dropout=0.0, seed=11)
+        stack = train.fit(graphs, train_sets, epochs=3, lr=lrs, dropout=dropout, seed=11)
     for m, (rows, targets) in enumerate(train_sets):
-        single = train.fit(graphs, [(rows, targets)], epochs=3, lr=lrs[m], dropout=0.0, seed=11 + m)
+        single = train.fit(graphs, [(rows, targets)], epochs=3, lr=lrs[m], dropout=dropout, seed=11 + m)
         torch.testing.assert_close(stack.flat[m], single.flat[0], rtol=1e-9, atol=1e-10)
 
 
