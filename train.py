@@ -54,48 +54,33 @@ def cosine_lr(base_lr, epoch, epochs):
 
 
 class BatchedAdam:
-    """torch.optim.Adam (L2 weight decay) for an (M, P) parameter matrix, one row per model.
+    """torch.optim.Adam (L2 weight decay) on the rows of an (M, P) parameter matrix, one row per model.
 
-    Each model keeps its own step count; a model that is not active on a step is left
-    exactly as it was (parameters, moments and step count), so a model with fewer
-    batches than the others follows its single-run trajectory. The per-step scalars are
-    computed for a whole epoch at once (`coefficients`), so a step is a few in-place
-    operations on the (M, P) matrices.
+    Each model has its own learning rate and step count; a model that does not step is left
+    exactly as it was. The update is torch's fused Adam kernel (one pass over the memory
+    instead of eight), called once per learning rate on a list of row views.
     """
 
     def __init__(self, param, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8):
         self.param, self.weight_decay, self.betas, self.eps = param, weight_decay, betas, eps
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
         self.exp_avg = torch.zeros_like(param)
         self.exp_avg_sq = torch.zeros_like(param)
-        self.denom = torch.empty_like(param)
-        self.steps = torch.zeros(param.shape[0], device=param.device)
-
-    def coefficients(self, lr, active):
-        """(S, 4, M, 1) per-step scalars for the next S steps; lr (M,), active (S, M) 1.0 where a model steps.
-
-        Rows: moment weights (1 - beta1, 1 - beta2), eps * sqrt(bias correction 2) and the step
-        size lr * sqrt(bias correction 2) / bias correction 1, all zero where a model rests.
-        """
-        beta1, beta2 = self.betas
-        steps = self.steps + active.cumsum(0)
-        self.steps = steps[-1]
-        steps = steps.clamp(min=1)  # a model that has not stepped yet gets zero weights anyway
-        root2 = (1 - beta2 ** steps).sqrt()
-        rows = [(1 - beta1) * active, (1 - beta2) * active, self.eps * root2,
-                lr * root2 / (1 - beta1 ** steps) * active]
-        return torch.stack(rows, dim=1)[..., None]
+        self.steps = [torch.zeros((), device=param.device) for _ in range(len(param))]  # as the kernel wants them
+        self.rows = [t.unbind(0) for t in (param.detach(), param.grad, self.exp_avg, self.exp_avg_sq)]
 
     @torch.no_grad()
-    def step(self, coefficients, models=slice(None)):
-        """One update of the rows `models` with the (4, M, 1) coefficients of this step."""
-        weight1, weight2, eps, step_size = coefficients[:, models]
-        param, exp_avg, exp_avg_sq, denom = (t[models] for t in (self.param, self.exp_avg, self.exp_avg_sq,
-                                                                 self.denom))
-        grad = self.param.grad[models].add_(param, alpha=self.weight_decay)  # overwritten by the next gradient
-        exp_avg.lerp_(grad, weight1)
-        exp_avg_sq.lerp_(grad.mul_(grad), weight2)
-        torch.sqrt(exp_avg_sq, out=denom).add_(eps)
-        param.addcdiv_(torch.mul(exp_avg, step_size, out=grad), denom, value=-1.0)
+    def step(self, lrs, models):
+        """One update of the models `models` (indices); model m with learning rate lrs[m]."""
+        for lr in sorted({lrs[m] for m in models}):
+            group = [m for m in models if lrs[m] == lr]
+            steps = [self.steps[m] for m in group]
+            torch._foreach_add_(steps, 1)
+            params, grads, exp_avgs, exp_avg_sqs = ([rows[m] for m in group] for rows in self.rows)
+            torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=lr, beta1=self.betas[0],
+                               beta2=self.betas[1], weight_decay=self.weight_decay, eps=self.eps, amsgrad=False,
+                               maximize=False)
 
 
 def epoch_positions(generators, sizes, batch_size, num_steps):
@@ -123,12 +108,15 @@ def fit(graphs, train_sets, *, loss="mse", hidden=144, epochs=300, lr=1e-4, wd=1
     epoch_positions and sample_dropout_masks): it trains exactly as a single run with
     seed + m would, whatever else is in the stack. lr: one learning rate or M of them.
     Adam + cosine annealing over epochs, batches of batch_size, the last incomplete batch
-    dropped, gradients zeroed every step. On the CPU, slices of the stack train on one
-    worker thread per core.
+    dropped, gradients zeroed every step. Threads: see below; the numbers do not depend on them.
     """
     device = torch.device(device)
-    workers = min(torch.get_num_threads(), len(train_sets)) if device.type == "cpu" else 1
-    with cpu_threads(1, device):  # a step is many small operations: threads inside them only add waiting
+    cores = torch.get_num_threads() if device.type == "cpu" else 1
+    # One model's step is many small operations that threads inside them only slow down; a few models
+    # gain from threads inside operations; a stack of tens of models gains more from a worker thread per
+    # core, each on its own slices of the stack (torch releases the GIL inside operations).
+    workers = cores if len(train_sets) >= 10 * cores else 1
+    with cpu_threads(1 if workers > 1 or len(train_sets) == 1 else cores, device):
         return _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, seed, device, progress,
                     print_freq, workers)
 
@@ -156,15 +144,14 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
         set_targets[m, :len(rows)] = torch.as_tensor(targets, dtype=set_targets.dtype)
     set_rows, set_targets = set_rows.to(device), set_targets.to(device)
     inputs = {key: value.to(device) for key, value in model_inputs(graphs).items()}
-    base_lr = torch.as_tensor(lr, dtype=set_targets.dtype).expand(num_models).to(device)
+    base_lr = [float(lr)] * num_models if np.ndim(lr) == 0 else [float(value) for value in lr]
 
     model = GCNPredictor(hidden=hidden, dropout=dropout, num_models=num_models, seed=seed).to(device)
     model.train()
-    model.flat.grad = torch.zeros_like(model.flat)  # before the worker threads, which write disjoint rows of it
-    optimizer = BatchedAdam(model.flat, weight_decay=wd)
+    optimizer = BatchedAdam(model.flat, weight_decay=wd)  # allocates flat.grad: the worker threads write its rows
     generators = [torch.Generator().manual_seed(seed + m) for m in range(num_models)]
     mask_generators = [torch.Generator(device).manual_seed(seed + m) for m in range(num_models)]
-    model_steps = [size // batch_size for size in sizes]  # a model draws masks for its own steps only
+    model_steps = [size // batch_size for size in sizes]  # a model's own steps per epoch; the rest are padding
     groups = [group for group in model_chunks(num_models, workers, device) if group]
     threads = concurrent.futures.ThreadPoolExecutor(len(groups)) if len(groups) > 1 else contextlib.nullcontext()
     buffers = {chunk.start: {} for group in groups for chunk in group}  # the masks' memory, reused every epoch
@@ -178,7 +165,7 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
             targets = set_targets.gather(1, positions.transpose(0, 1).flatten(1)).view(num_models, num_steps, -1)
             rows, targets = rows.transpose(0, 1), targets.transpose(0, 1)
             epoch_inputs = {key: value[rows] for key, value in inputs.items()}
-            coefficients = optimizer.coefficients(cosine_lr(base_lr, epoch, epochs), active)
+            lrs = [cosine_lr(value, epoch, epochs) for value in base_lr]
             loss_weights = active[..., None] / batch_size  # each model's own mean loss; resting models none
 
             def train_chunks(chunks):
@@ -193,10 +180,9 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
                         total += model.loss_and_gradient(
                             {key: value[step, chunk] for key, value in epoch_inputs.items()}, targets[step, chunk],
                             loss_weights[step, chunk], loss, step_masks, models=chunk)
-                        optimizer.step(coefficients[step], models=chunk)
+                        optimizer.step(lrs, [m for m in range(chunk.start, chunk.stop) if step < model_steps[m]])
                 return total
 
-            # models are independent: worker threads (torch releases the GIL inside operations) take disjoint slices
             epoch_loss = sum(pool.map(train_chunks, groups)) if pool else train_chunks(groups[0])
             report = print_freq and (epoch + 1) % print_freq == 0
             if progress or report:
@@ -204,7 +190,7 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
                 bar.set_postfix(loss=f"{mean_loss:.4f}")
                 if report:
                     tqdm.write(f"epoch {epoch + 1}/{epochs}  loss {mean_loss:.4f}  "
-                               f"lr {cosine_lr(base_lr, epoch, epochs).mean().item():.2e}")
+                               f"lr {np.mean(lrs):.2e}")
     return model
 
 

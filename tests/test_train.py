@@ -49,23 +49,22 @@ def test_batched_adam_equals_torch_adam_and_rests_inactive_models():
     torch.manual_seed(0)
     start = torch.randn(3, 50)
     targets = torch.randn(8, 3, 50)
-    active = torch.tensor([[1.0, 1, 1]] * 5 + [[1.0, 0, 1]] * 3)  # model 1 rests on the last 3 steps
-    lr = torch.tensor([1e-2, 3e-2, 5e-3])
+    active = [[0, 1, 2]] * 5 + [[0, 2]] * 3  # model 1 rests on the last 3 steps
+    lrs = [1e-2, 3e-2, 1e-2]  # two models share a learning rate: one kernel call for both
     param = torch.nn.Parameter(start.clone())
     adam = train.BatchedAdam(param, weight_decay=1e-2)
-    coefficients = adam.coefficients(lr, active)
-    for step in range(8):
-        param.grad = (param.detach() - targets[step]) ** 3
-        adam.step(coefficients[step])
+    for step, models in enumerate(active):
+        param.grad.copy_((param.detach() - targets[step]) ** 3)
+        adam.step(lrs, models)
     for m in range(3):
         reference = torch.nn.Parameter(start[m].clone())
-        optimizer = torch.optim.Adam([reference], lr=lr[m].item(), weight_decay=1e-2)
-        for step in range(int(active[:, m].sum())):
+        optimizer = torch.optim.Adam([reference], lr=lrs[m], weight_decay=1e-2)
+        for step in range(sum(m in models for models in active)):
             optimizer.zero_grad()
             reference.grad = (reference.detach() - targets[step, m]) ** 3
             optimizer.step()
         torch.testing.assert_close(param[m].detach(), reference.detach(), rtol=1e-5, atol=1e-6)
-    assert adam.steps.tolist() == [8, 5, 8]
+    assert [s.item() for s in adam.steps] == [8, 5, 8]
 
 
 def test_epoch_positions_shuffle_each_set_and_drop_the_last_batch():
@@ -118,15 +117,17 @@ def test_fit_follows_torch_adam_and_cosine_annealing(small, float64):
         torch.testing.assert_close(train.predict(model, graphs)[0], plain(graphs), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("copies", [1, 7])  # 3 models: threads inside operations; 21: two worker threads
 @pytest.mark.parametrize("dropout", [0.0, 0.1])
-def test_batched_fit_equals_single_fits(small, float64, dropout):
+def test_batched_fit_equals_single_fits(small, float64, dropout, copies):
     graphs = {key: value.double() for key, value in small.graphs.items()}
-    sets = [torch.arange(0, 60), torch.arange(100, 137), torch.arange(50, 250)]  # 6, 3 and 20 batches
-    lrs = [1e-3, 3e-3, 2e-3]
+    sets = [torch.arange(0, 60), torch.arange(100, 137), torch.arange(50, 250)] * copies  # 6, 3 and 20 batches
+    lrs = [1e-3, 3e-3, 2e-3] * copies
     train_sets = [(rows, small.target[rows].double()) for rows in sets]
-    with train.cpu_threads(2, "cpu"):  # two worker threads, whatever this machine has
+    with train.cpu_threads(2, "cpu"):  # two cores, whatever this machine has
         stack = train.fit(graphs, train_sets, epochs=3, lr=lrs, dropout=dropout, seed=11)
-    for m, (rows, targets) in enumerate(train_sets):
+    for m in (0, 1, 2, len(sets) - 1):
+        rows, targets = train_sets[m]
         single = train.fit(graphs, [(rows, targets)], epochs=3, lr=lrs[m], dropout=dropout, seed=11 + m)
         torch.testing.assert_close(stack.flat[m], single.flat[0], rtol=1e-9, atol=1e-10)
 
