@@ -84,16 +84,21 @@ def train_straightforward(dataset, epochs, lr=1e-4, wd=1e-3, batch_size=10, seed
     return model
 
 
-def timed(function, *args, **kwargs):
-    """(result, wall seconds, CPU seconds of this process) of one call; waits for CUDA work to finish."""
+def timed(function, *args, repeats=1, **kwargs):
+    """(result, wall seconds, CPU seconds of this process) of a call: the run of median wall time among
+    `repeats` (a shared machine's noise moves single runs by 20 %); waits for CUDA work to finish."""
     def sync():
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-    sync()
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = function(*args, **kwargs)
-    sync()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
+    runs = []
+    for _ in range(repeats):
+        sync()
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = function(*args, **kwargs)
+        sync()
+        runs.append((time.perf_counter() - wall, time.process_time() - cpu, result))
+    wall, cpu, result = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+    return result, wall, cpu
 
 
 def peak_memory_mb():
@@ -109,6 +114,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median is reported")
     parser.add_argument("--skip-baseline", action="store_true", help="do not time the straightforward baseline")
     parser.add_argument("--output", default=None, help="also write the Markdown table to this file")
     args = parser.parse_args(argv)
@@ -121,7 +127,8 @@ def main(argv=None):
     space = search_space.enumerate_space()
     name = f"CPU ({os.cpu_count()} cores)" if device.type == "cpu" else torch.cuda.get_device_name(device)
     header = (f"{name}, torch {torch.__version__}; {len(train_set)} training architectures, {args.epochs} epochs; "
-              f"{len(space):,} architectures predicted\n\n| what | wall s | CPU s | threads | peak RSS MiB |\n"
+              f"{len(space):,} architectures predicted; median of {args.repeats} runs\n\n"
+              "| what | wall s | CPU s | threads | peak RSS MiB |\n"
               "|---|---|---|---|---|")
     print(header, flush=True)
     rows = []
@@ -131,13 +138,13 @@ def main(argv=None):
         print(rows[-1], flush=True)
 
     one_set = [(torch.arange(len(train_set)), train_set.target)]
-    model, single, cpu = timed(fit, train_set.graphs, one_set, epochs=args.epochs, device=device)
+    model, single, cpu = timed(fit, train_set.graphs, one_set, epochs=args.epochs, device=device,
+                               repeats=args.repeats)
     row(f"train.fit: {len(train_set)} architectures x {args.epochs} epochs", single, cpu, 1)
     _, wall, cpu = timed(cross_validate, train_set.graphs, train_set.target, train_set.accuracy, args.folds,
-                         epochs=args.epochs, device=device)
-    workers = min(args.folds, torch.get_num_threads()) if device.type == "cpu" else 1
+                         epochs=args.epochs, device=device, repeats=args.repeats)
     row(f"{args.folds}-fold cross-validation as one batched fit ({wall / single:.2f} x one training)", wall, cpu,
-        workers)
+        torch.get_num_threads() if device.type == "cpu" else 1)
     if not args.skip_baseline and device.type == "cpu":
         with cpu_threads(1, device):  # its fastest setting, as for fit's single model
             _, wall, cpu = timed(train_straightforward, train_set, args.epochs)
@@ -146,7 +153,7 @@ def main(argv=None):
     graphs, wall, cpu = timed(graph_tensors, space.adjacency, space.operations, space.num_vertices, device)
     row(f"graph_tensors of all {len(space):,} architectures", wall, cpu, torch.get_num_threads())
     for threads in sorted({1, os.cpu_count()}) if device.type == "cpu" else [1]:
-        _, wall, cpu = timed(predict, model, graphs, threads=threads)
+        _, wall, cpu = timed(predict, model, graphs, threads=threads, repeats=args.repeats)
         row(f"predict all {len(space):,} architectures", wall, cpu, threads)
     if args.output:
         with atomic_output(args.output) as tmp:

@@ -63,9 +63,18 @@ def propagation_products(y, propagation):
 
 
 def propagate(y, propagation):
-    """One GCN layer after its weight product, without gradient: relu(P0 y0) + relu(P1 y1)."""
-    forward, backward = propagation_products(y, propagation).relu_().unbind(-3)
-    return forward + backward
+    """One GCN layer after its weight product, without gradient: relu(P0 y0) + relu(P1 y1).
+
+    One bmm per direction on a strided half of y: at inference, with a thousand graphs per
+    chunk, copying the halves into one tensor costs more than the second call.
+    """
+    *batch, vertices, columns = y.shape
+    half = columns // 2
+    p = propagation.expand(*batch, 2, vertices, vertices)
+    forward, backward = (torch.bmm(p[..., d, :, :].reshape(-1, vertices, vertices),
+                                   y[..., d * half:(d + 1) * half].reshape(-1, vertices, half)).relu_()
+                         for d in range(2))
+    return forward.add_(backward).view(*batch, vertices, half)
 
 
 def neighbourhood_keys(operations, propagation):
