@@ -67,7 +67,8 @@ class BatchedAdam:
             param.grad = torch.zeros_like(param)
         self.exp_avg = torch.zeros_like(param)
         self.exp_avg_sq = torch.zeros_like(param)
-        self.steps = [torch.zeros((), device=param.device) for _ in range(len(param))]  # as the kernel wants them
+        # step counts as the kernel wants them: float32 tensors (CUDA's misreads float64 ones)
+        self.steps = [torch.zeros((), dtype=torch.float32, device=param.device) for _ in range(len(param))]
         self.rows = [t.unbind(0) for t in (param.detach(), param.grad, self.exp_avg, self.exp_avg_sq)]
 
     @torch.no_grad()
