@@ -9,8 +9,9 @@ linear 1; Xavier-uniform init, no biases.
 
 `GCNPredictor(num_models=M)` holds M such predictors with stacked weights, so M
 trainings (seeds, folds, search runs) run as one batched model. All weights live in
-one (M, P) parameter matrix (`flat`), viewed per layer, so that the optimiser
-updates everything in a few tensor operations.
+one (M, P) parameter matrix (`flat`), one row per model, viewed per layer. Training
+steps go through `loss_and_gradient`, a forward and backward pass written out by hand
+(no autograd), on any slice of the stack.
 
 Inference (`infer`) skips most of the first two layers: a vertex's first-layer features
 depend only on the operation types around it, and the whole space has only a few

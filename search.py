@@ -578,7 +578,7 @@ def parse_args(argv=None):
                              "space; 'pool' re-mutates until any pool architecture (the parent wins on a sample)")
     parser.add_argument("--device", default="auto", help="auto = CUDA when available")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0: torch's default); 1 is faster when other work shares the cores")
+                        help="CPU cores for torch (0: torch's default, all of them)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.budget < 1:

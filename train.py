@@ -57,8 +57,9 @@ class BatchedAdam:
     """torch.optim.Adam (L2 weight decay) on the rows of an (M, P) parameter matrix, one row per model.
 
     Each model has its own learning rate and step count; a model that does not step is left
-    exactly as it was. The update is torch's fused Adam kernel (one pass over the memory
-    instead of eight), called once per learning rate on a list of row views.
+    exactly as it was. The update is torch's fused Adam kernel, the one behind
+    torch.optim.Adam(fused=True) (one pass over the memory instead of eight), called once per
+    learning rate on a list of row views.
     """
 
     def __init__(self, param, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8):
@@ -190,8 +191,7 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
                 mean_loss = (epoch_loss / active.sum()).item()  # mean over models and steps
                 bar.set_postfix(loss=f"{mean_loss:.4f}")
                 if report:
-                    tqdm.write(f"epoch {epoch + 1}/{epochs}  loss {mean_loss:.4f}  "
-                               f"lr {np.mean(lrs):.2e}")
+                    tqdm.write(f"epoch {epoch + 1}/{epochs}  loss {mean_loss:.4f}  lr {np.mean(lrs):.2e}")
     return model
 
 
