@@ -160,16 +160,14 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, ...")
     parser.add_argument("--output_dir", default="runs/cascade")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="CPU cores for torch (0: torch's default, all of them)")
+    train.add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    train.use_threads(args)
     start = time.time()
     try:
         device = train.resolve_device(args.device)

@@ -577,8 +577,7 @@ def parse_args(argv=None):
                         help="evolution: 'space' keeps a child equal to its parent only as often as in the full "
                              "space; 'pool' re-mutates until any pool architecture (the parent wins on a sample)")
     parser.add_argument("--device", default="auto", help="auto = CUDA when available")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="CPU cores for torch (0: torch's default, all of them)")
+    train.add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.budget < 1:
@@ -593,8 +592,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    train.use_threads(args)
     try:
         traces, oracles, summary = run_search(args)
     except nasbench_data.DataError as e:

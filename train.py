@@ -63,7 +63,7 @@ class BatchedAdam:
     """
 
     def __init__(self, param, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8):
-        self.param, self.weight_decay, self.betas, self.eps = param, weight_decay, betas, eps
+        self.weight_decay, self.betas, self.eps = weight_decay, betas, eps
         if param.grad is None:
             param.grad = torch.zeros_like(param)
         self.exp_avg = torch.zeros_like(param)
@@ -154,7 +154,7 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
     generators = [torch.Generator().manual_seed(seed + m) for m in range(num_models)]
     mask_generators = [torch.Generator(device).manual_seed(seed + m) for m in range(num_models)]
     model_steps = [size // batch_size for size in sizes]  # a model's own steps per epoch; the rest are padding
-    groups = [group for group in model_chunks(num_models, workers, device) if group]
+    groups = model_chunks(num_models, workers, device)
     threads = concurrent.futures.ThreadPoolExecutor(len(groups)) if len(groups) > 1 else contextlib.nullcontext()
     buffers = {chunk.start: {} for group in groups for chunk in group}  # the masks' memory, reused every epoch
     bar = tqdm(range(epochs), desc=f"training {num_models} model(s)", disable=not progress, leave=False)
@@ -320,6 +320,17 @@ def plot_scatter(path, predicted, true, seen, title):
 
 # ---------------------------------------------------------------------------
 # command line
+
+
+def add_threads_argument(parser):
+    """The --threads flag of the scripts that train; use_threads(args) applies it."""
+    parser.add_argument("--threads", type=int, default=0, help="CPU cores for torch (0: torch's default, all of them)")
+
+
+def use_threads(args):
+    """Give torch args.threads CPU cores (0 leaves torch's default); fit and predict split them as they need."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
 
 def positive_int(text):
