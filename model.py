@@ -13,10 +13,10 @@ one (M, P) parameter matrix (`flat`), one row per model, viewed per layer. Train
 steps go through `loss_and_gradient`, a forward and backward pass written out by hand
 (no autograd), on any slice of the stack.
 
-Inference (`infer`) skips most of the first two layers: a vertex's first-layer features
-depend only on the operation types around it, and the whole space has only a few
-thousand such neighbourhoods, so their products with the second layer's weights are
-computed once (`first_layer_tables`) and gathered.
+Inference (`infer`) skips most of the first two layers: a vertex's first-layer output
+depends only on the operation types around it in the two directions, and the whole
+space has only 1,594 such states, so their products with the second layer's weights
+are computed once (`first_layer_table`) and gathered.
 """
 import math
 
@@ -89,6 +89,24 @@ def neighbourhood_keys(operations, propagation):
     digits = base ** torch.arange(NUM_OPERATION_TYPES, dtype=operations.dtype, device=operations.device)
     vertex_codes = operations @ digits  # (L, V), 0 for padding
     return ((propagation > 0).to(operations.dtype) @ vertex_codes[:, None, :, None]).squeeze(-1).long()
+
+
+def dense_ranks(codes, size):
+    """Rank of each code among the distinct values in `codes` (ints in [0, size)), and their count.
+
+    A presence table and its running sum instead of a sort: equal codes get equal ranks 0..count-1.
+    """
+    present = torch.zeros(size, dtype=torch.long, device=codes.device)
+    present[codes] = 1
+    running = present.cumsum(0)
+    return (running - 1)[codes], int(running[-1])
+
+
+def representatives(rank, count):
+    """(graph, vertex) of one vertex for each of the `count` ranks of an (L, V) rank tensor."""
+    first = torch.empty(count, dtype=torch.long, device=rank.device)
+    first.scatter_(0, rank.flatten(), torch.arange(rank.numel(), device=rank.device))
+    return first // rank.shape[1], first % rank.shape[1]
 
 
 class GCNPredictor(torch.nn.Module):
@@ -260,41 +278,42 @@ class GCNPredictor(torch.nn.Module):
         return torch.bmm(z, fc2).view(m, b)
 
     @torch.no_grad()
-    def first_layer_tables(self, inputs):
-        """Second-layer products of every distinct first-layer neighbourhood among L graphs.
+    def first_layer_table(self, inputs):
+        """Second-layer products of every distinct first-layer vertex state among L graphs.
 
-        inputs: model_inputs of L graphs. Returns, per direction d, (table (M, K_d, 2H), slot
-        (L, V)): vertex v of graph g contributes table_d[:, slot_d[g, v]] to h1 W2.
+        inputs: model_inputs of L graphs. A vertex's first-layer output is the sum of one term
+        per direction, each depending only on the vertex's neighbourhood key in that direction
+        (neighbourhood_keys): the pair of keys is its state (1,594 in the whole space).
+        Returns (table (M, K, 2H), slot (L, V)): vertex v of graph g has h1 W2 = table[:, slot[g, v]].
         """
         operations, propagation = inputs["operations"], inputs["propagation"]
-        num_graphs, num_vertices = operations.shape[:2]
-        keys = neighbourhood_keys(operations, propagation)
+        keys = neighbourhood_keys(operations, propagation)  # (L, 2, V)
         first, second = self.weights()[:2]
-        tables = []
+        direction_tables, ranks, counts = [], [], []
         for d in range(2):
-            present = torch.zeros(int(MAX_VERTICES + 1) ** NUM_OPERATION_TYPES, dtype=torch.long,
-                                  device=keys.device)
-            present[keys[:, d]] = 1
-            slot = (present.cumsum(0) - 1)[keys[:, d]]  # (L, V) rank of the key among those present
-            # any vertex with the key represents it: they all have the same first-layer input
-            representative = torch.empty(int(present.sum()), dtype=torch.long, device=keys.device)
-            representative.scatter_(0, slot.flatten(), torch.arange(slot.numel(), device=keys.device))
-            graph, vertex = representative // num_vertices, representative % num_vertices
+            rank, count = dense_ranks(keys[:, d], int(MAX_VERTICES + 1) ** NUM_OPERATION_TYPES)
+            graph, vertex = representatives(rank, count)  # all vertices with a key have the same input
             x = (propagation[graph, d, vertex, :, None] * operations[graph]).sum(1)  # (K_d, types)
             h = torch.relu(x @ first[:, :, d * self.hidden:(d + 1) * self.hidden])  # (M, K_d, H)
-            tables.append((torch.bmm(h, second), slot))
-        return tables
+            direction_tables.append(torch.bmm(h, second))
+            ranks.append(rank)
+            counts.append(count)
+        slot, count = dense_ranks(ranks[0] * counts[1] + ranks[1], counts[0] * counts[1])
+        graph, vertex = representatives(slot, count)
+        # the two directions' terms added as a per-vertex sum would add them
+        table = (torch.index_select(direction_tables[0], 1, ranks[0][graph, vertex])
+                 + torch.index_select(direction_tables[1], 1, ranks[1][graph, vertex]))
+        return table, slot
 
     @torch.no_grad()
-    def infer(self, inputs, tables):
+    def infer(self, inputs, table, slot):
         """Eval-mode outputs (M, B) of B graphs shared by all models; forward's result up to rounding.
 
-        inputs: model_inputs of the B graphs; tables: first_layer_tables with the slots of these B graphs.
+        inputs: model_inputs of the B graphs; table, slot: first_layer_table, with the slots of these B graphs.
         """
         propagation, readout = inputs["propagation"], inputs["readout"]
         b, v = readout.shape
-        (table0, slot0), (table1, slot1) = tables
-        y = torch.index_select(table0, 1, slot0.flatten()).add_(torch.index_select(table1, 1, slot1.flatten()))
+        y = torch.index_select(table, 1, slot.flatten())
         *gcn, fc1, fc2 = self.weights()
         h = propagate(y.view(self.num_models, b, v, -1), propagation)
         for weight in gcn[2:]:

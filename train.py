@@ -198,7 +198,7 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
 def predict(model, graphs, rows=None, batch_size=1024, progress=False, print_freq=None, threads=None):
     """Raw outputs (M, L) of every model for the graphs at `rows` (all when None), in eval mode, in chunks.
 
-    Uses GCNPredictor.infer (first-layer tables); chunks of about a thousand graphs keep a
+    Uses GCNPredictor.infer (the first-layer table); chunks of about a thousand graphs keep a
     chunk's activations in the CPU cache. threads: CPU threads (default torch's, all cores).
     """
     with cpu_threads(threads or torch.get_num_threads(), model.flat.device):
@@ -214,16 +214,16 @@ def _predict(model, graphs, rows, batch_size, progress, print_freq):
         inputs = {key: value[rows] for key, value in inputs.items()}
     inputs = {key: value.to(device) for key, value in inputs.items()}
     count = len(inputs["operations"])
-    tables = model.first_layer_tables(inputs) if model.num_layers > 1 else None
+    table, slot = model.first_layer_table(inputs) if model.num_layers > 1 else (None, None)
     output = torch.empty(model.num_models, count)
     starts = range(0, count, batch_size)
     for chunk, start in enumerate(tqdm(starts, desc="predicting", disable=not progress, leave=False)):
         part = slice(start, start + batch_size)
         chunk_inputs = {key: value[part] for key, value in inputs.items()}
-        if tables is None:
+        if table is None:
             output[:, part] = model(chunk_inputs).cpu()
         else:
-            output[:, part] = model.infer(chunk_inputs, [(table, slot[part]) for table, slot in tables]).cpu()
+            output[:, part] = model.infer(chunk_inputs, table, slot[part]).cpu()
         if print_freq and (chunk + 1) % print_freq == 0:
             tqdm.write(f"evaluated {min(start + batch_size, count):,}/{count:,}")
     return output

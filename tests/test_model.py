@@ -7,7 +7,7 @@ import torch
 
 from bench import StraightforwardPredictor
 from dataset import graph_tensors
-from model import GCNPredictor, model_inputs, neighbourhood_keys, propagation_matrices
+from model import GCNPredictor, dense_ranks, model_inputs, neighbourhood_keys, propagation_matrices, representatives
 
 
 @pytest.fixture(scope="module")
@@ -146,15 +146,29 @@ def test_equal_neighbourhood_keys_mean_equal_first_layer_inputs(sample):
     assert len(torch.unique(keys)) >= len(torch.unique(first_inputs, dim=0))  # keys may only be finer
 
 
+def test_dense_ranks_number_distinct_codes_in_order():
+    codes = torch.tensor([[7, 3, 7], [0, 9, 3]])
+    rank, count = dense_ranks(codes, 10)
+    distinct, inverse = torch.unique(codes, return_inverse=True)  # independent: sorting
+    assert count == len(distinct) == 4
+    assert torch.equal(rank, inverse)
+
+
+def test_representatives_have_their_rank():
+    rank = torch.tensor([[2, 0, 2], [1, 1, 0]])
+    graph, vertex = representatives(rank, 3)
+    assert torch.equal(rank[graph, vertex], torch.arange(3))
+
+
 def test_fast_inference_equals_forward(sample):
     model = GCNPredictor(num_models=2, seed=2).eval()
     inputs = model_inputs(sample)
-    tables = model.first_layer_tables(inputs)
+    table, slot = model.first_layer_table(inputs)
     part = slice(100, 400)
     with torch.no_grad():
         expected = model(sample)[:, part]
     chunk = {key: value[part] for key, value in inputs.items()}
-    fast = model.infer(chunk, [(table, slot[part]) for table, slot in tables])
+    fast = model.infer(chunk, table, slot[part])
     torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-6)
 
 
