@@ -199,14 +199,18 @@ def predict(model, graphs, rows=None, batch_size=1024, progress=False, print_fre
     """Raw outputs (M, L) of every model for the graphs at `rows` (all when None), in eval mode, in chunks.
 
     Uses GCNPredictor.infer (the first-layer table); chunks of about a thousand graphs keep a
-    chunk's activations in the CPU cache. threads: CPU threads (default torch's, all cores).
+    chunk's activations in the CPU cache. threads: CPU threads (default torch's, all cores); each
+    is a worker that predicts whole chunks with one thread inside operations, which keeps both
+    cores busier than threads inside a chunk's operations would. The outputs do not depend on it.
     """
-    with cpu_threads(threads or torch.get_num_threads(), model.flat.device):
-        return _predict(model, graphs, rows, batch_size, progress, print_freq)
+    threads = threads or torch.get_num_threads()
+    workers = threads if model.flat.device.type == "cpu" else 1
+    with cpu_threads(threads, model.flat.device):
+        return _predict(model, graphs, rows, batch_size, progress, print_freq, workers)
 
 
 @torch.no_grad()
-def _predict(model, graphs, rows, batch_size, progress, print_freq):
+def _predict(model, graphs, rows, batch_size, progress, print_freq, workers):
     model.eval()
     device = model.flat.device
     inputs = model_inputs(graphs)
@@ -216,16 +220,22 @@ def _predict(model, graphs, rows, batch_size, progress, print_freq):
     count = len(inputs["operations"])
     table, slot = model.first_layer_table(inputs) if model.num_layers > 1 else (None, None)
     output = torch.empty(model.num_models, count)
-    starts = range(0, count, batch_size)
-    for chunk, start in enumerate(tqdm(starts, desc="predicting", disable=not progress, leave=False)):
+
+    def predict_chunk(start):
         part = slice(start, start + batch_size)
         chunk_inputs = {key: value[part] for key, value in inputs.items()}
         if table is None:
             output[:, part] = model(chunk_inputs).cpu()
         else:
             output[:, part] = model.infer(chunk_inputs, table, slot[part]).cpu()
-        if print_freq and (chunk + 1) % print_freq == 0:
-            tqdm.write(f"evaluated {min(start + batch_size, count):,}/{count:,}")
+
+    starts = range(0, count, batch_size)
+    with (concurrent.futures.ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext()) as pool, \
+            cpu_threads(1 if workers > 1 else torch.get_num_threads(), device):
+        done = pool.map(predict_chunk, starts) if pool else map(predict_chunk, starts)
+        for chunk, _ in enumerate(tqdm(done, total=len(starts), desc="predicting", disable=not progress, leave=False)):
+            if print_freq and (chunk + 1) % print_freq == 0:
+                tqdm.write(f"evaluated {min((chunk + 1) * batch_size, count):,}/{count:,}")
     return output
 
 

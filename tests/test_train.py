@@ -144,6 +144,18 @@ def test_model_chunks_cover_the_stack_once_in_cache_sized_slices(num_models, wor
     assert train.model_chunks(num_models, 1, torch.device("cuda")) == [[slice(0, num_models)]]
 
 
+def test_prediction_in_worker_threads_equals_one_thread(small, capsys):
+    model = GCNPredictor(num_models=3, seed=4)
+    rows = torch.arange(5, len(small.target), 2)
+    one = train.predict(model, small.graphs, rows, batch_size=16, threads=1)
+    workers = train.predict(model, small.graphs, rows, batch_size=16, threads=3, print_freq=2)  # chunks of 16
+    assert torch.equal(one, workers)
+    with torch.no_grad():  # the plain forward pass, all at once
+        torch.testing.assert_close(one, model.eval()({key: value[rows] for key, value in small.graphs.items()}),
+                                   rtol=1e-5, atol=1e-6)
+    assert f"evaluated 32/{len(rows):,}" in capsys.readouterr().out
+
+
 def test_fit_refuses_a_set_smaller_than_a_batch(small):
     with pytest.raises(ValueError, match="fewer than one batch"):
         train.fit(small.graphs, [(torch.arange(9), small.target[:9])], epochs=1)

@@ -1,0 +1,43 @@
+"""Tests of bench.py's bookkeeping (not of speed): which run is reported, how a pair's ratio is formed."""
+import bench
+
+
+def fake_clock(monkeypatch):
+    """Replace bench's wall clock by one that only moves when `advance` is called."""
+    now = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: now[0])
+
+    def advance(seconds):
+        now[0] += seconds
+    return advance
+
+
+def test_timed_reports_the_run_of_median_wall_time(monkeypatch):
+    advance = fake_clock(monkeypatch)
+    durations = iter([5.0, 1.0, 3.0])
+
+    def call():
+        seconds = next(durations)
+        advance(seconds)
+        return seconds
+    result, wall, _ = bench.timed(call, repeats=3)
+    assert (result, wall) == (3.0, 3.0)
+
+
+def test_timed_pair_alternates_and_takes_the_median_ratio_within_pairs(monkeypatch):
+    advance = fake_clock(monkeypatch)
+    order = []
+    # the machine slows down run by run: first takes 1, 2, 4 s; second 3, 4, 6 s (ratios 3, 2, 1.5)
+    first_times, second_times = iter([1.0, 2.0, 4.0]), iter([3.0, 4.0, 6.0])
+
+    def first():
+        order.append("first")
+        advance(next(first_times))
+        return "model"
+
+    def second():
+        order.append("second")
+        advance(next(second_times))
+    result, wall_1, _, wall_2, _, ratio = bench.timed_pair(first, second, repeats=3)
+    assert order == ["first", "second"] * 3
+    assert (result, wall_1, wall_2, ratio) == ("model", 2.0, 4.0, 2.0)
