@@ -36,8 +36,8 @@ from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output
 def cpu_threads(count, device):
     """Run the block with `count` intra-op CPU threads when `device` is the CPU (then restore the setting).
 
-    A training step is many small operations that a second thread only slows down (fit runs
-    one per worker thread instead); prediction's large products use every core.
+    A training step is many small operations that a second thread only slows down, so fit and
+    predict run worker threads with one thread inside operations where they can.
     """
     previous = torch.get_num_threads()
     if torch.device(device).type == "cpu":
