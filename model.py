@@ -209,23 +209,32 @@ class GCNPredictor(torch.nn.Module):
         return self._head(h, readout, fc1, fc2, None if dropout_masks is None else dropout_masks[-1])
 
     @torch.no_grad()
-    def loss_and_gradient(self, graphs, targets, loss_weights, loss="mse", dropout_masks=None, models=slice(None)):
+    def slice_views(self, models=slice(None)):
+        """(weights, gradients): per-layer views (see `weights`) of the parameters and of flat.grad for a slice
+        of the stack; they stay valid while both are updated in place, as training does."""
+        if self.flat.grad is None:
+            self.flat.grad = torch.zeros_like(self.flat)
+        return self.weights(self.flat[models]), self.weights(self.flat.grad[models])
+
+    @torch.no_grad()
+    def loss_and_gradient(self, graphs, targets, loss_weights, loss="mse", dropout_masks=None, models=slice(None),
+                          views=None):
         """Weighted loss sum(loss_weights * loss(output, targets)) of one training batch; its gradient goes to flat.grad.
 
         graphs: model_inputs with (M, B, ...) tensors; targets, loss_weights (M, B); loss "mse"
         (squared error) or "bce" (binary cross-entropy on logits); dropout_masks: one step's
         sample_dropout_masks, or None for no dropout; models: the slice of the stack this batch is for
-        (the other rows of flat.grad are left alone). The same numbers as autograd
+        (the other rows of flat.grad are left alone); views: slice_views(models), for a caller that
+        steps many times and would otherwise remake them every step. The same numbers as autograd
         through `forward`, but written out by hand: at batch size 10, autograd's bookkeeping of
         some sixty tiny operations would cost more than the arithmetic.
         """
         operations, propagation, readout = graphs["operations"], graphs["propagation"], graphs["readout"]
         m, b, v = operations.shape[:3]
         masks = dropout_masks if dropout_masks is not None else [None] * (self.num_layers + 1)
-        if self.flat.grad is None:
-            self.flat.grad = torch.zeros_like(self.flat)
-        *gcn, fc1, fc2 = self.weights(self.flat[models])
-        *grad_gcn, grad_fc1, grad_fc2 = self.weights(self.flat.grad[models])
+        weights, gradients = views if views is not None else self.slice_views(models)
+        *gcn, fc1, fc2 = weights
+        *grad_gcn, grad_fc1, grad_fc2 = gradients
         saved, h = [], operations
         for weight, mask in zip(gcn, masks):
             y = torch.bmm(h.reshape(m, b * v, -1), weight).view(m, b, v, -1)

@@ -157,6 +157,9 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
     groups = model_chunks(num_models, workers, device)
     threads = concurrent.futures.ThreadPoolExecutor(len(groups)) if len(groups) > 1 else contextlib.nullcontext()
     buffers = {chunk.start: {} for group in groups for chunk in group}  # the masks' memory, reused every epoch
+    views = {chunk.start: model.slice_views(chunk) for group in groups for chunk in group}
+    stepping = {chunk.start: [[m for m in range(chunk.start, chunk.stop) if step < model_steps[m]]
+                              for step in range(num_steps)] for group in groups for chunk in group}
     bar = tqdm(range(epochs), desc=f"training {num_models} model(s)", disable=not progress, leave=False)
     with threads as pool:
         for epoch in bar:
@@ -173,16 +176,23 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
             def train_chunks(chunks):
                 """The epoch's steps for some slices of the stack; their summed loss."""
                 total = torch.zeros((), device=device)
-                masks = {chunk.start: model.sample_dropout_masks(
-                    (num_steps, chunk.stop - chunk.start, batch_size), buffers[chunk.start], mask_generators[chunk],
-                    model_steps[chunk]) for chunk in chunks} if dropout > 0 else None
+                per_step = {}  # each slice's step inputs as views made at once: unbind is one call per tensor
+                for chunk in chunks:
+                    masks = model.sample_dropout_masks(
+                        (num_steps, chunk.stop - chunk.start, batch_size), buffers[chunk.start],
+                        mask_generators[chunk], model_steps[chunk]) if dropout > 0 else None
+                    graph_steps = zip(*(value[:, chunk].unbind(0) for value in epoch_inputs.values()))
+                    per_step[chunk.start] = list(zip(
+                        [dict(zip(epoch_inputs, values)) for values in graph_steps],
+                        targets[:, chunk].unbind(0), loss_weights[:, chunk].unbind(0),
+                        zip(*(mask.unbind(0) for mask in masks)) if masks is not None else [None] * num_steps,
+                        stepping[chunk.start]))
                 for step in range(num_steps):
                     for chunk in chunks:
-                        step_masks = None if masks is None else [mask[step] for mask in masks[chunk.start]]
-                        total += model.loss_and_gradient(
-                            {key: value[step, chunk] for key, value in epoch_inputs.items()}, targets[step, chunk],
-                            loss_weights[step, chunk], loss, step_masks, models=chunk)
-                        optimizer.step(lrs, [m for m in range(chunk.start, chunk.stop) if step < model_steps[m]])
+                        step_inputs, step_targets, step_weights, step_masks, models = per_step[chunk.start][step]
+                        total += model.loss_and_gradient(step_inputs, step_targets, step_weights, loss, step_masks,
+                                                         models=chunk, views=views[chunk.start])
+                        optimizer.step(lrs, models)
                 return total
 
             epoch_loss = sum(pool.map(train_chunks, groups)) if pool else train_chunks(groups[0])
