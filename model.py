@@ -8,10 +8,13 @@ Three layers of hidden size 144, mean over the real vertices, linear 128, dropou
 linear 1; Xavier-uniform init, no biases.
 
 `GCNPredictor(num_models=M)` holds M such predictors with stacked weights, so M
-trainings (seeds, folds, search runs) run as one batched model. All weights live in
-one (M, P) parameter matrix (`flat`), one row per model, viewed per layer. Training
-steps go through `loss_and_gradient`, a forward and backward pass written out by hand
-(no autograd), on any slice of the stack.
+trainings (seeds, folds, search runs) run as one batched model: each layer is one
+(M, ...) parameter, slice m of every layer is model m. A GCN layer's weight is
+(M, 2, in, out), the two directions' matrices one after the other, so that one bmm
+over (model, direction) pairs computes both directions of every model: an even
+number of equal products, which two cores share evenly. Training steps go through
+`loss_and_gradient`, a forward and backward pass written out by hand (no autograd),
+on any slice of the stack.
 
 Inference (`infer`) skips most of the first two layers: a vertex's first-layer output
 depends only on the operation types around it in the two directions, and the whole
@@ -51,20 +54,21 @@ def model_inputs(graphs):
     return {"operations": graphs["operations"], "propagation": propagation, "readout": readout}
 
 
-def propagation_products(y, propagation):
-    """(..., 2, V, H) products P_d y_d of each direction's propagation and its half of y = h [W1 W2].
+def direction_major(propagation):
+    """(M, B, 2, V, V) propagation matrices -> (M * 2 * B, V, V), ordered (model, direction, graph) as
+    loss_and_gradient lays out its activations."""
+    m, b, _, v, _ = propagation.shape
+    return propagation.transpose(1, 2).reshape(m * 2 * b, v, v)
 
-    y (..., V, 2H); propagation (..., 2, V, V) from propagation_matrices (halves folded in).
-    Both directions go through one bmm: the halves are laid out direction-major first.
-    """
-    *batch, vertices, columns = y.shape
-    halves = y.view(*batch, vertices, 2, columns // 2).transpose(-3, -2).reshape(-1, vertices, columns // 2)
-    p = propagation.expand(*batch, 2, vertices, vertices).reshape(-1, vertices, vertices)
-    return torch.bmm(p, halves).view(*batch, 2, vertices, columns // 2)
+
+def joined(weight):
+    """(M, 2, in, out) GCN weight -> (M, in, 2 * out): both directions side by side, for inference."""
+    m, _, fan_in, fan_out = weight.shape
+    return weight.permute(0, 2, 1, 3).reshape(m, fan_in, 2 * fan_out)
 
 
 def propagate(y, propagation):
-    """One GCN layer after its weight product, without gradient: relu(P0 y0) + relu(P1 y1).
+    """One GCN layer after its (joined) weight product, without gradient: relu(P0 y0) + relu(P1 y1).
 
     One bmm per direction on a strided half of y: at inference, with a thousand graphs per
     chunk, copying the halves into one tensor costs more than the second call.
@@ -116,31 +120,37 @@ class GCNPredictor(torch.nn.Module):
         super().__init__()
         self.hidden, self.num_layers, self.readout = hidden, num_layers, readout
         self.dropout, self.num_models = dropout, num_models
-        # (fan_in, fan_out, columns): each GCN layer's two directions sit side by side
-        self.shapes = [(NUM_OPERATION_TYPES if i == 0 else hidden, hidden, 2 * hidden) for i in range(num_layers)]
-        self.shapes += [(hidden, readout, readout), (readout, 1, 1)]
-        self.flat = torch.nn.Parameter(torch.empty(num_models, sum(i * c for i, _, c in self.shapes)))
+        # (fan_in, fan_out, directions) of each weight matrix: the GCN layers, then the two readout layers
+        self.shapes = [(NUM_OPERATION_TYPES if i == 0 else hidden, hidden, 2) for i in range(num_layers)]
+        self.shapes += [(hidden, readout, 1), (readout, 1, 1)]
+        self.layers = torch.nn.ParameterList(
+            torch.nn.Parameter(torch.empty(num_models, *([directions] if directions > 1 else []), fan_in, fan_out))
+            for fan_in, fan_out, directions in self.shapes)
         self.reset_parameters(seed)
 
-    def weights(self, flat=None):
-        """Per-layer (M, in, out) views of `flat` (default self.flat): the GCN layers, then the two readout layers."""
-        flat = self.flat if flat is None else flat
-        pieces = flat.split([i * c for i, _, c in self.shapes], dim=1)
-        return [p.view(len(flat), i, c) for p, (i, _, c) in zip(pieces, self.shapes)]
+    @property
+    def device(self):
+        return self.layers[0].device
+
+    def vectors(self, gradients=False):
+        """(M, P) copy: row m holds model m's parameters (or their gradients), layer after layer."""
+        tensors = [p.grad if gradients else p.detach() for p in self.layers]
+        return torch.cat([t.reshape(self.num_models, -1) for t in tensors], dim=1)
 
     @torch.no_grad()
     def reset_parameters(self, seed=None):
         """Xavier-uniform init of every weight matrix of every model.
 
         With a seed, model m draws from its own generator seeded `seed + m`, so model m of a
-        stack starts exactly as a single model built with seed `seed + m`.
+        stack starts exactly as a single model built with seed `seed + m`. A GCN layer draws its
+        two directions as one (in, 2 out) matrix, forward direction on the left.
         """
         for m in range(self.num_models):
             generator = None if seed is None else torch.Generator().manual_seed(seed + m)
-            for weight, (fan_in, fan_out, columns) in zip(self.weights(), self.shapes):
+            for weight, (fan_in, fan_out, directions) in zip(self.layers, self.shapes):
                 bound = math.sqrt(6.0 / (fan_in + fan_out))
-                values = torch.rand(fan_in, columns, generator=generator) * (2 * bound) - bound
-                weight[m].copy_(values)
+                values = torch.rand(fan_in, directions * fan_out, generator=generator) * (2 * bound) - bound
+                weight[m].copy_(values.view(fan_in, directions, fan_out).transpose(0, 1).reshape(weight[m].shape))
 
     def sample_dropout_masks(self, batch_shape, buffers=None, generators=None, steps=None):
         """Scaled keep-masks (0 or 1/(1-p)) of every dropout site for batches of shape `batch_shape`.
@@ -160,27 +170,27 @@ class GCNPredictor(torch.nn.Module):
         masks = []
         for index, site in enumerate(sites):
             shape = (*batch_shape, *site)
-            key = (index, shape, self.flat.device)
+            key = (index, shape, self.device)
             if buffers is None or key not in buffers:
-                working = (torch.empty((math.prod(shape) + 3) // 4, dtype=torch.int64, device=self.flat.device),
-                           torch.zeros(shape, dtype=torch.bool, device=self.flat.device),
-                           torch.empty(shape, device=self.flat.device))
+                working = (torch.empty((math.prod(shape) + 3) // 4, dtype=torch.int64, device=self.device),
+                           torch.zeros(shape, device=self.device))
                 if buffers is not None:
                     buffers[key] = working
-            bits, keep, mask = buffers[key] if buffers is not None else working
+            bits, mask = buffers[key] if buffers is not None else working
             if generators is None:
-                draws = [(None, keep)]
+                draws = [(None, mask)]
             else:  # model m's slice: (steps[m], 1, B, ...) of the (S, M, B, ...) masks, or (1, B, ...) of (M, B, ...)
                 model_axis = len(batch_shape) - 2
-                draws = [(g, keep.narrow(model_axis, m, 1)) for m, g in enumerate(generators)]
+                draws = [(g, mask.narrow(model_axis, m, 1)) for m, g in enumerate(generators)]
                 if steps is not None:
                     draws = [(g, out.narrow(0, 0, count)) for (g, out), count in zip(draws, steps)]
             for generator, out in draws:
                 count = out.numel()
                 drawn = bits[:(count + 3) // 4].random_(-2 ** 63, None, generator=generator)  # all 64 bits: the
                 # default range would leave the top one 0
-                torch.ge(drawn.view(torch.int16)[:count].view(out.shape), threshold, out=out)
-            masks.append(mask.copy_(keep).mul_(scale))
+                # the comparison written straight as 0.0 / 1.0: several times faster than through a bool tensor
+                torch.ge(drawn.view(torch.int16)[:count].view(out.shape), threshold, out=out).mul_(scale)
+            masks.append(mask)
         return masks
 
     def forward(self, graphs, dropout_masks=None):
@@ -198,50 +208,59 @@ class GCNPredictor(torch.nn.Module):
             dropout_masks = None
         elif dropout_masks is None:
             dropout_masks = self.sample_dropout_masks((m, b))
-        *gcn, fc1, fc2 = self.weights()
+        *gcn, fc1, fc2 = self.layers
+        propagation = direction_major(propagation)
         h = operations
         for layer, weight in enumerate(gcn):
-            y = torch.bmm(h.reshape(m, b * v, -1), weight).view(m, b, v, -1)  # both directions in one product
-            forward, backward = propagation_products(y, propagation).relu().unbind(-3)
-            h = forward + backward
+            y = torch.matmul(h.reshape(m, 1, b * v, -1), weight)  # (M, 2, B V, H): each direction's product
+            passed = torch.bmm(propagation, y.reshape(-1, v, self.hidden)).relu().view(m, 2, b, v, -1)
+            h = passed[:, 0] + passed[:, 1]
             if dropout_masks is not None:
                 h = h * dropout_masks[layer]
         return self._head(h, readout, fc1, fc2, None if dropout_masks is None else dropout_masks[-1])
 
     @torch.no_grad()
     def slice_views(self, models=slice(None)):
-        """(weights, gradients): per-layer views (see `weights`) of the parameters and of flat.grad for a slice
-        of the stack; they stay valid while both are updated in place, as training does."""
-        if self.flat.grad is None:
-            self.flat.grad = torch.zeros_like(self.flat)
-        return self.weights(self.flat[models]), self.weights(self.flat.grad[models])
+        """(weights, gradients): per-layer views of the parameters and of their .grad for a slice of the
+        stack; they stay valid while both are updated in place, as training does."""
+        for p in self.layers:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        return [p.detach()[models] for p in self.layers], [p.grad[models] for p in self.layers]
 
     @torch.no_grad()
     def loss_and_gradient(self, graphs, targets, loss_weights, loss="mse", dropout_masks=None, models=slice(None),
                           views=None):
-        """Weighted loss sum(loss_weights * loss(output, targets)) of one training batch; its gradient goes to flat.grad.
+        """Weighted loss sum(loss_weights * loss(output, targets)) of one training batch; its gradient goes to .grad.
 
         graphs: model_inputs with (M, B, ...) tensors; targets, loss_weights (M, B); loss "mse"
         (squared error) or "bce" (binary cross-entropy on logits); dropout_masks: one step's
         sample_dropout_masks, or None for no dropout; models: the slice of the stack this batch is for
-        (the other rows of flat.grad are left alone); views: slice_views(models), for a caller that
+        (the other models' gradients are left alone); views: slice_views(models), for a caller that
         steps many times and would otherwise remake them every step. The same numbers as autograd
         through `forward`, but written out by hand: at batch size 10, autograd's bookkeeping of
         some sixty tiny operations would cost more than the arithmetic.
+
+        Activations are laid out (model, direction, graph): one bmm over the M * 2 (model,
+        direction) pairs multiplies h by each direction's weight (h repeated per direction; the
+        copy is kept for the weight gradient), one propagates all of them, and the backward pass
+        needs no transposing copies.
         """
-        operations, propagation, readout = graphs["operations"], graphs["propagation"], graphs["readout"]
+        operations, readout = graphs["operations"], graphs["readout"]
+        propagation = direction_major(graphs["propagation"])
         m, b, v = operations.shape[:3]
+        hidden = self.hidden
         masks = dropout_masks if dropout_masks is not None else [None] * (self.num_layers + 1)
         weights, gradients = views if views is not None else self.slice_views(models)
         *gcn, fc1, fc2 = weights
         *grad_gcn, grad_fc1, grad_fc2 = gradients
         saved, h = [], operations
         for weight, mask in zip(gcn, masks):
-            y = torch.bmm(h.reshape(m, b * v, -1), weight).view(m, b, v, -1)
-            passed = propagation_products(y, propagation).relu_()  # (M, B, 2, V, H)
-            saved.append((h, passed))
-            forward, backward = passed.unbind(-3)
-            h = forward + backward
+            repeated = h.reshape(m, 1, b * v, -1).expand(m, 2, b * v, h.shape[-1]).reshape(m * 2, b * v, -1)
+            y = torch.bmm(repeated, weight.view(m * 2, -1, hidden))
+            passed = torch.bmm(propagation, y.view(-1, v, hidden)).relu_().view(m, 2, b, v, hidden)
+            saved.append((repeated, passed))
+            h = passed[:, 0] + passed[:, 1]
             if mask is not None:
                 h.mul_(mask)
         pooled = (readout.unsqueeze(-2) @ h).view(m, b, -1)
@@ -257,7 +276,7 @@ class GCNPredictor(torch.nn.Module):
             value = (loss_weights * torch.nn.functional.binary_cross_entropy_with_logits(
                 output, targets, reduction="none")).sum()
             grad_output = loss_weights * (torch.sigmoid(output) - targets)
-        # backward, layer by layer, each weight's gradient written straight into its slice of flat.grad
+        # backward, layer by layer, each weight's gradient written straight into its slice of .grad
         grad_output = grad_output.unsqueeze(-1)  # (M, B, 1)
         torch.bmm(z.transpose(1, 2), grad_output, out=grad_fc2)
         grad_z = grad_output * fc2.transpose(1, 2)
@@ -266,16 +285,17 @@ class GCNPredictor(torch.nn.Module):
         torch.bmm(pooled.transpose(1, 2), grad_z, out=grad_fc1)
         grad_h = readout.unsqueeze(-1) * torch.bmm(grad_z, fc1.transpose(1, 2)).unsqueeze(-2)  # (M, B, V, H)
         for layer in reversed(range(self.num_layers)):
-            h, passed = saved[layer]
+            repeated, passed = saved[layer]
             if masks[layer] is not None:
                 grad_h.mul_(masks[layer])
             # through relu (relu's own backward kernel: the gradient where the output is positive), then P^T
-            grad_passed = torch.ops.aten.threshold_backward(grad_h.unsqueeze(-3), passed, 0).view(-1, v, passed.shape[-1])
-            grad_products = torch.bmm(propagation.reshape(-1, v, v).transpose(1, 2), grad_passed)
-            grad_y = grad_products.view(passed.shape).transpose(-3, -2).reshape(m, b * v, -1)  # back to [y0 y1]
-            torch.bmm(h.reshape(m, b * v, -1).transpose(1, 2), grad_y, out=grad_gcn[layer])
+            grad_passed = torch.ops.aten.threshold_backward(grad_h.unsqueeze(1), passed, 0).view(-1, v, hidden)
+            grad_y = torch.bmm(propagation.transpose(1, 2), grad_passed).view(m * 2, b * v, hidden)
+            torch.bmm(repeated.transpose(1, 2), grad_y, out=grad_gcn[layer].view(m * 2, -1, hidden))
             if layer:
-                grad_h = torch.bmm(grad_y, gcn[layer].transpose(1, 2)).view(h.shape)
+                per_direction = torch.bmm(grad_y, gcn[layer].view(m * 2, -1, hidden).transpose(1, 2))
+                per_direction = per_direction.view(m, 2, b, v, -1)
+                grad_h = per_direction[:, 0] + per_direction[:, 1]
         return value
 
     def _head(self, h, readout, fc1, fc2, dropout_mask=None):
@@ -287,17 +307,25 @@ class GCNPredictor(torch.nn.Module):
         return torch.bmm(z, fc2).view(m, b)
 
     @torch.no_grad()
-    def first_layer_table(self, inputs):
+    def inference_weights(self):
+        """The layers' weights with each GCN layer's two directions joined side by side (`joined`): inference
+        multiplies by both at once, a thousand graphs per product. Make them once per prediction."""
+        *gcn, fc1, fc2 = (p.detach() for p in self.layers)
+        return [joined(weight) for weight in gcn] + [fc1, fc2]
+
+    @torch.no_grad()
+    def first_layer_table(self, inputs, weights=None):
         """Second-layer products of every distinct first-layer vertex state among L graphs.
 
         inputs: model_inputs of L graphs. A vertex's first-layer output is the sum of one term
         per direction, each depending only on the vertex's neighbourhood key in that direction
         (neighbourhood_keys): the pair of keys is its state (1,594 in the whole space).
         Returns (table (M, K, 2H), slot (L, V)): vertex v of graph g has h1 W2 = table[:, slot[g, v]].
+        weights: inference_weights(), made when not given.
         """
         operations, propagation = inputs["operations"], inputs["propagation"]
         keys = neighbourhood_keys(operations, propagation)  # (L, 2, V)
-        first, second = self.weights()[:2]
+        first, second = (weights or self.inference_weights())[:2]
         direction_tables, ranks, counts = [], [], []
         for d in range(2):
             rank, count = dense_ranks(keys[:, d], int(MAX_VERTICES + 1) ** NUM_OPERATION_TYPES)
@@ -315,15 +343,16 @@ class GCNPredictor(torch.nn.Module):
         return table, slot
 
     @torch.no_grad()
-    def infer(self, inputs, table, slot):
+    def infer(self, inputs, table, slot, weights=None):
         """Eval-mode outputs (M, B) of B graphs shared by all models; forward's result up to rounding.
 
-        inputs: model_inputs of the B graphs; table, slot: first_layer_table, with the slots of these B graphs.
+        inputs: model_inputs of the B graphs; table, slot: first_layer_table, with the slots of these B
+        graphs; weights: inference_weights(), made when not given.
         """
         propagation, readout = inputs["propagation"], inputs["readout"]
         b, v = readout.shape
         y = torch.index_select(table, 1, slot.flatten())
-        *gcn, fc1, fc2 = self.weights()
+        *gcn, fc1, fc2 = weights or self.inference_weights()
         h = propagate(y.view(self.num_models, b, v, -1), propagation)
         for weight in gcn[2:]:
             y = torch.bmm(h.reshape(self.num_models, b * v, -1), weight).view(self.num_models, b, v, -1)
@@ -334,7 +363,7 @@ class GCNPredictor(torch.nn.Module):
 if __name__ == "__main__":
     from dataset import graph_tensors
     model = GCNPredictor(seed=0)
-    per_model = model.flat.shape[1]
+    per_model = model.vectors().shape[1]
     graphs = graph_tensors([[[0, 1] + [0] * 5, [0] * 7] + [[0] * 7] * 5], [[-1, -2] + [0] * 5], [2])
     model.eval()
     print(f"GCNPredictor: {per_model:,} parameters per model; output on the 2-vertex graph: "

@@ -183,7 +183,7 @@ def neural_predictor(pool, oracle, rngs, num_train, fit_options, use_cascade=Fal
 def predict_pool(model, graphs):
     """(M, P) numpy outputs of every model on every pool graph, in chunks of about 4 MB of activations on
     the CPU (they stay in cache) and 1 GB on a GPU (fewer, fuller kernels)."""
-    activation_bytes = 2 ** 22 if model.flat.device.type == "cpu" else 2 ** 30
+    activation_bytes = 2 ** 22 if model.device.type == "cpu" else 2 ** 30
     chunk = max(1, activation_bytes // (4 * model.num_models * 7 * model.hidden))
     return train.predict(model, graphs, batch_size=chunk).numpy()
 

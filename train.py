@@ -53,33 +53,53 @@ def cosine_lr(base_lr, epoch, epochs):
     return base_lr * (1 + math.cos(math.pi * epoch / epochs)) / 2
 
 
+def consecutive_runs(models, keys):
+    """Runs (start, stop) of consecutive model indices in the ascending list `models` that share keys[m]
+    (keys: a sequence or a dict over models)."""
+    runs = []
+    for m in models:
+        if runs and runs[-1][1] == m and keys[m] == keys[runs[-1][0]]:
+            runs[-1][1] = m + 1
+        else:
+            runs.append([m, m + 1])
+    return [tuple(run) for run in runs]
+
+
 class BatchedAdam:
-    """torch.optim.Adam (L2 weight decay) on the rows of an (M, P) parameter matrix, one row per model.
+    """torch.optim.Adam (L2 weight decay) on stacks of models: `params` are (M, ...) tensors, slice m of each
+    belongs to model m.
 
     Each model has its own learning rate and step count; a model that does not step is left
     exactly as it was. The update is torch's fused Adam kernel, the one behind
     torch.optim.Adam(fused=True) (one pass over the memory instead of eight), called once per
-    learning rate on a list of row views.
+    learning rate on slices of the stack: one per parameter for each run of consecutive
+    models that share their learning rate and step count (usually the whole stack).
     """
 
-    def __init__(self, param, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8):
+    def __init__(self, params, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8):
         self.weight_decay, self.betas, self.eps = weight_decay, betas, eps
-        if param.grad is None:
-            param.grad = torch.zeros_like(param)
-        self.exp_avg = torch.zeros_like(param)
-        self.exp_avg_sq = torch.zeros_like(param)
-        # step counts as the kernel wants them: float32 tensors (CUDA's misreads float64 ones)
-        self.steps = [torch.zeros((), dtype=torch.float32, device=param.device) for _ in range(len(param))]
-        self.rows = [t.unbind(0) for t in (param.detach(), param.grad, self.exp_avg, self.exp_avg_sq)]
+        for param in params:
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)
+        self.tensors = ([p.detach() for p in params], [p.grad for p in params],
+                        [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params])
+        self.counts = [0] * len(params[0])  # steps taken by each model
+        self.device = params[0].device
 
     @torch.no_grad()
     def step(self, lrs, models):
-        """One update of the models `models` (indices); model m with learning rate lrs[m]."""
-        for lr in sorted({lrs[m] for m in models}):
-            group = [m for m in models if lrs[m] == lr]
-            steps = [self.steps[m] for m in group]
-            torch._foreach_add_(steps, 1)
-            params, grads, exp_avgs, exp_avg_sqs = ([rows[m] for m in group] for rows in self.rows)
+        """One update of the models `models` (ascending indices); model m with learning rate lrs[m]."""
+        for m in models:
+            self.counts[m] += 1
+        calls = {}
+        for start, stop in consecutive_runs(models, {m: (lrs[m], self.counts[m]) for m in models}):
+            lists = calls.setdefault(lrs[start], ([], [], [], [], []))
+            for target, tensors in zip(lists, self.tensors):
+                target.extend(t[start:stop] for t in tensors)
+            # the step count as the kernel wants it: a float32 tensor (CUDA's misreads float64 ones)
+            step = torch.full((), float(self.counts[start]), dtype=torch.float32, device=self.device)
+            lists[4].extend([step] * len(self.tensors[0]))
+        for lr, (params, grads, exp_avgs, exp_avg_sqs, steps) in sorted(calls.items()):
             torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=lr, beta1=self.betas[0],
                                beta2=self.betas[1], weight_decay=self.weight_decay, eps=self.eps, amsgrad=False,
                                maximize=False)
@@ -150,7 +170,7 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
 
     model = GCNPredictor(hidden=hidden, dropout=dropout, num_models=num_models, seed=seed).to(device)
     model.train()
-    optimizer = BatchedAdam(model.flat, weight_decay=wd)  # allocates flat.grad: the worker threads write its rows
+    optimizer = BatchedAdam(list(model.layers), weight_decay=wd)  # allocates .grad: the worker threads write slices
     generators = [torch.Generator().manual_seed(seed + m) for m in range(num_models)]
     mask_generators = [torch.Generator(device).manual_seed(seed + m) for m in range(num_models)]
     model_steps = [size // batch_size for size in sizes]  # a model's own steps per epoch; the rest are padding
@@ -214,21 +234,22 @@ def predict(model, graphs, rows=None, batch_size=1024, progress=False, print_fre
     cores busier than threads inside a chunk's operations would. The outputs do not depend on it.
     """
     threads = threads or torch.get_num_threads()
-    workers = threads if model.flat.device.type == "cpu" else 1
-    with cpu_threads(threads, model.flat.device):
+    workers = threads if model.device.type == "cpu" else 1
+    with cpu_threads(threads, model.device):
         return _predict(model, graphs, rows, batch_size, progress, print_freq, workers)
 
 
 @torch.no_grad()
 def _predict(model, graphs, rows, batch_size, progress, print_freq, workers):
     model.eval()
-    device = model.flat.device
+    device = model.device
     inputs = model_inputs(graphs)
     if rows is not None:
         inputs = {key: value[rows] for key, value in inputs.items()}
     inputs = {key: value.to(device) for key, value in inputs.items()}
     count = len(inputs["operations"])
-    table, slot = model.first_layer_table(inputs) if model.num_layers > 1 else (None, None)
+    weights = model.inference_weights()
+    table, slot = model.first_layer_table(inputs, weights) if model.num_layers > 1 else (None, None)
     output = torch.empty(model.num_models, count)
 
     def predict_chunk(start):
@@ -237,7 +258,7 @@ def _predict(model, graphs, rows, batch_size, progress, print_freq, workers):
         if table is None:
             output[:, part] = model(chunk_inputs).cpu()
         else:
-            output[:, part] = model.infer(chunk_inputs, table, slot[part]).cpu()
+            output[:, part] = model.infer(chunk_inputs, table, slot[part], weights).cpu()
 
     starts = range(0, count, batch_size)
     with (concurrent.futures.ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext()) as pool, \

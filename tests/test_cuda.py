@@ -24,9 +24,9 @@ def test_batched_fit_on_cuda_equals_cpu(small, float64):
     options = dict(epochs=3, lr=[1e-3, 3e-3, 2e-3], dropout=0.0, seed=11)
     on_cpu = train.fit(graphs, train_sets, **options)
     on_cuda = train.fit(graphs, train_sets, device=CUDA, **options)
-    assert on_cuda.flat.device.type == "cuda"
+    assert on_cuda.device.type == "cuda"
     # the fused Adam kernels of the two devices round differently (seen: 4e-12 relative in float64)
-    torch.testing.assert_close(on_cuda.flat.cpu(), on_cpu.flat.detach(), rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(on_cuda.vectors().cpu(), on_cpu.vectors(), rtol=1e-9, atol=1e-10)
     torch.testing.assert_close(train.predict(on_cuda, graphs), train.predict(on_cpu, graphs), rtol=1e-9, atol=1e-12)
 
 

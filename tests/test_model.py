@@ -22,11 +22,11 @@ def sample(space):
 def copy_into_straightforward(model, m=0):
     """A StraightforwardPredictor carrying model m's weights of a GCNPredictor stack."""
     plain = StraightforwardPredictor(model.hidden, model.num_layers, model.readout, model.dropout)
-    *gcn, fc1, fc2 = model.weights()
+    *gcn, fc1, fc2 = model.layers
     with torch.no_grad():
         for layer, weight in zip(plain.layers, gcn):
-            layer.forward_weight.copy_(weight[m, :, :model.hidden])
-            layer.backward_weight.copy_(weight[m, :, model.hidden:])
+            layer.forward_weight.copy_(weight[m, 0])
+            layer.backward_weight.copy_(weight[m, 1])
         plain.fc1.weight.copy_(fc1[m].T)
         plain.fc2.weight.copy_(fc2[m].T)
     return plain
@@ -54,14 +54,15 @@ def test_hand_written_gradient_equals_autograd(sample, loss, with_dropout):
     weights[1, 6:] = 0.0  # rows that do not count
     masks = [mask.double() for mask in model.sample_dropout_masks((2, 10))] if with_dropout else None
     value = model.loss_and_gradient(model_inputs(batches), targets, weights, loss, masks)
-    gradient, model.flat.grad = model.flat.grad.clone(), None
+    gradient = model.vectors(gradients=True)
+    model.zero_grad(set_to_none=True)
     criterion = torch.nn.functional.mse_loss if loss == "mse" else torch.nn.functional.binary_cross_entropy_with_logits
     if not with_dropout:
         model.dropout = 0.0  # forward draws its own masks otherwise
     expected = (weights * criterion(model(batches, masks), targets, reduction="none")).sum()
     expected.backward()
     torch.testing.assert_close(value, expected.detach(), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(gradient, model.flat.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(gradient, model.vectors(gradients=True), rtol=1e-10, atol=1e-12)
     assert gradient.abs().sum(1).min() > 0
 
 
@@ -112,14 +113,14 @@ def test_stacked_models_match_single_models(sample):
         shared, separate = stack(sample), stack(per_model_batches)
         for m in range(3):
             single = GCNPredictor(num_models=1, seed=10 + m).eval()
-            assert torch.equal(single.flat[0], stack.flat[m])
+            assert torch.equal(single.vectors()[0], stack.vectors()[m])
             torch.testing.assert_close(single(sample)[0], shared[m])
     torch.testing.assert_close(separate, shared[:, :50])
 
 
 def test_xavier_uniform_init_per_model_slice():
     model = GCNPredictor(num_models=4, seed=0)
-    for weight, (fan_in, fan_out, _) in zip(model.weights(), model.shapes):
+    for weight, (fan_in, fan_out, _) in zip(model.layers, model.shapes):
         bound = math.sqrt(6 / (fan_in + fan_out))
         assert weight.abs().max() <= bound
         if weight[0].numel() > 1000:  # enough values for the spread of U(-b, b): std b / sqrt(3)
@@ -170,6 +171,26 @@ def test_fast_inference_equals_forward(sample):
     chunk = {key: value[part] for key, value in inputs.items()}
     fast = model.infer(chunk, table, slot[part])
     torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_masks_of_steps_a_model_does_not_take_stay_zero():
+    """Model 1 takes one of three steps: its other masks are never drawn, and stay 0 however often the buffers
+    are reused (they multiply activations whose loss does not count, which must stay finite)."""
+    model = GCNPredictor(num_models=2, seed=0)
+    generators = [torch.Generator().manual_seed(s) for s in (0, 1)]
+    buffers = {}
+    for _ in range(3):
+        masks = model.sample_dropout_masks((3, 2, 4), buffers, generators, steps=[3, 1])
+    for mask in masks:
+        assert torch.equal(mask[1:, 1], torch.zeros_like(mask[1:, 1]))
+        drawn = torch.cat([mask[:, 0].flatten(), mask[0, 1].flatten()])
+        torch.testing.assert_close(drawn.unique(), torch.tensor([0.0, 1 / 0.9]))
+    # model 0 draws from its own generator: as a single model with that seed would
+    single_generator = [torch.Generator().manual_seed(0)]
+    for _ in range(3):
+        alone = GCNPredictor(num_models=1, seed=0).sample_dropout_masks((3, 1, 4), None, single_generator)
+    for stacked, single in zip(masks, alone):
+        assert torch.equal(stacked[:, :1], single)
 
 
 def test_dropout_only_in_training(sample):

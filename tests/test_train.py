@@ -47,24 +47,34 @@ def test_cosine_lr_matches_torch_schedule():
 
 def test_batched_adam_equals_torch_adam_and_rests_inactive_models():
     torch.manual_seed(0)
-    start = torch.randn(3, 50)
-    targets = torch.randn(8, 3, 50)
-    active = [[0, 1, 2]] * 5 + [[0, 2]] * 3  # model 1 rests on the last 3 steps
-    lrs = [1e-2, 3e-2, 1e-2]  # two models share a learning rate: one kernel call for both
-    param = torch.nn.Parameter(start.clone())
-    adam = train.BatchedAdam(param, weight_decay=1e-2)
+    starts = [torch.randn(4, 50), torch.randn(4, 3, 5)]  # two parameters of a stack of 4 models
+    targets = [torch.randn(8, *start.shape) for start in starts]
+    active = [[0, 1, 2, 3]] * 5 + [[0, 2, 3]] * 3  # model 1 rests on the last 3 steps
+    lrs = [1e-2, 1e-2, 3e-2, 1e-2]  # one kernel call for 0, 1 and 3; 0 and 3 differ in steps at the end
+    params = [torch.nn.Parameter(start.clone()) for start in starts]
+    adam = train.BatchedAdam(params, weight_decay=1e-2)
     for step, models in enumerate(active):
-        param.grad.copy_((param.detach() - targets[step]) ** 3)
+        for param, target in zip(params, targets):
+            param.grad.copy_((param.detach() - target[step]) ** 3)
         adam.step(lrs, models)
-    for m in range(3):
-        reference = torch.nn.Parameter(start[m].clone())
-        optimizer = torch.optim.Adam([reference], lr=lrs[m], weight_decay=1e-2)
+    for m in range(4):
+        references = [torch.nn.Parameter(start[m].clone()) for start in starts]
+        optimizer = torch.optim.Adam(references, lr=lrs[m], weight_decay=1e-2)
         for step in range(sum(m in models for models in active)):
             optimizer.zero_grad()
-            reference.grad = (reference.detach() - targets[step, m]) ** 3
+            for reference, target in zip(references, targets):
+                reference.grad = (reference.detach() - target[step, m]) ** 3
             optimizer.step()
-        torch.testing.assert_close(param[m].detach(), reference.detach(), rtol=1e-5, atol=1e-6)
-    assert [s.item() for s in adam.steps] == [8, 5, 8]
+        for param, reference in zip(params, references):
+            torch.testing.assert_close(param[m].detach(), reference.detach(), rtol=1e-5, atol=1e-6)
+    assert adam.counts == [8, 5, 8, 8]
+
+
+def test_consecutive_runs_split_on_gaps_and_on_keys():
+    keys = ["a", "a", "a", "b", "b", "a"]
+    assert train.consecutive_runs([0, 1, 2, 3, 4, 5], keys) == [(0, 3), (3, 5), (5, 6)]
+    assert train.consecutive_runs([0, 2, 3, 4], keys) == [(0, 1), (2, 3), (3, 5)]
+    assert train.consecutive_runs([], keys) == []
 
 
 def test_epoch_positions_shuffle_each_set_and_drop_the_last_batch():
@@ -129,7 +139,7 @@ def test_batched_fit_equals_single_fits(small, float64, dropout, copies):
     for m in (0, 1, 2, len(sets) - 1):
         rows, targets = train_sets[m]
         single = train.fit(graphs, [(rows, targets)], epochs=3, lr=lrs[m], dropout=dropout, seed=11 + m)
-        torch.testing.assert_close(stack.flat[m], single.flat[0], rtol=1e-9, atol=1e-10)
+        torch.testing.assert_close(stack.vectors()[m], single.vectors()[0], rtol=1e-9, atol=1e-10)
 
 
 @pytest.mark.parametrize("num_models, workers", [(1, 1), (3, 2), (25, 2), (100, 2), (7, 4)])
