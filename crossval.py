@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 import train
+from model import PROPAGATION_RULES, READOUT_INITS
 from dataset import denormalise_accuracy, graph_tensors, normalise_accuracy
 from nasbench_data import (DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, write_json, read_hdf5, read_splits,
                            select_split, validation_labels)
@@ -55,30 +56,39 @@ def summarise(per_fold):
     return summary
 
 
-def cross_validate_grid(graphs, accuracy, folds, lrs, seed=0, **fit_kwargs):
-    """K-fold CV for several learning rates at once: K x len(lrs) models in one batched fit.
+def cross_validate_grid(graphs, accuracy, folds, lrs, seed=0, ensemble=1, **fit_kwargs):
+    """K-fold CV for several learning rates at once: K x len(lrs) x ensemble models in one batched fit.
 
     graphs: graph_tensors of the N training architectures; accuracy (N,) their labels.
-    Model i * K + k trains with lrs[i] on every fold but k and is validated on fold k.
-    Returns one {"lr", "mse", "kendall_tau", "per_fold"} summary per learning rate.
+    Models (i * K + k) * ensemble + e train with lrs[i] on every fold but k and are validated
+    on fold k (an ensemble averages its e models). Returns one summary per learning rate:
+    {"lr", "mse", "kendall_tau" (mean ± std over folds), "pooled_tau" (Kendall tau of the N
+    out-of-fold predictions together: steadier than a mean over folds of a few dozen), "per_fold"}.
     """
     accuracy = np.asarray(accuracy, dtype=np.float64)
     validation = train.kfold_positions(len(accuracy), folds, seed)
     everything = torch.arange(len(accuracy))
     target = normalise_accuracy(torch.as_tensor(accuracy)).float()
     train_rows = [everything[~torch.isin(everything, fold)] for fold in validation]
-    sets = [(rows, target[rows]) for _ in lrs for rows in train_rows]
-    model = train.fit(graphs, sets, lr=[lr for lr in lrs for _ in validation], seed=seed, **fit_kwargs)
-    predicted = denormalise_accuracy(train.predict(model, graphs)).double().numpy()
+    sets = [(rows, target[rows]) for _ in lrs for rows in train_rows for _ in range(ensemble)]
+    model = train.fit(graphs, sets, lr=[lr for lr in lrs for _ in validation for _ in range(ensemble)], seed=seed,
+                      **fit_kwargs)
+    output = train.predict(model, graphs).view(len(lrs), folds, ensemble, -1).mean(2)
+    predicted = denormalise_accuracy(output).double().numpy()
     results = []
     for i, lr in enumerate(lrs):
-        per_fold = [train.regression_metrics(predicted[i * folds + k, fold.numpy()], accuracy[fold.numpy()])
+        per_fold = [train.regression_metrics(predicted[i, k, fold.numpy()], accuracy[fold.numpy()])
                     for k, fold in enumerate(validation)]
-        results.append({"lr": lr, **summarise(per_fold), "per_fold": per_fold})
+        out_of_fold = np.empty(len(accuracy))
+        for k, fold in enumerate(validation):
+            out_of_fold[fold.numpy()] = predicted[i, k, fold.numpy()]
+        pooled = train.regression_metrics(out_of_fold, accuracy)["kendall_tau"]
+        results.append({"lr": lr, **summarise(per_fold), "pooled_tau": pooled, "per_fold": per_fold})
     return results
 
 
-CRITERIA = {"lowest MSE": lambda r: r["mse"]["mean"], "highest Kendall tau": lambda r: -r["kendall_tau"]["mean"]}
+CRITERIA = {"lowest MSE": lambda r: r["mse"]["mean"], "highest Kendall tau": lambda r: -r["pooled_tau"]}
+CONFIG_KEYS = ("propagation", "loss", "hidden", "epochs", "lr", "ensemble")
 
 
 def best_config(results, criterion="lowest MSE"):
@@ -86,28 +96,34 @@ def best_config(results, criterion="lowest MSE"):
     return min(results, key=CRITERIA[criterion])
 
 
+def config_name(result):
+    """One grid entry's configuration as table cells."""
+    return " | ".join(f"{result[key]:g}" if key == "lr" else str(result[key]) for key in CONFIG_KEYS)
+
+
 def markdown(by_size, folds):
-    """crossval.md: the choice per N next to REFERENCE.md's hidden sizes, then the whole grid."""
-    lines = [f"## Chosen by {folds}-fold cross-validation (mean ± std over folds)\n",
-             "| N | training set | chosen by | hidden (REFERENCE.md) | hidden | epochs | lr | validation MSE "
-             "| Kendall tau |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    """crossval.md: the choice per N by each criterion, then the whole grid."""
+    header = " | ".join(CONFIG_KEYS)
+    lines = [f"## Chosen by {folds}-fold cross-validation on the training architectures\n",
+             "Kendall tau: of the out-of-fold predictions of all N architectures together (pooled); MSE: mean ± std "
+             "over folds.\n",
+             f"| N | training set | chosen by | hidden (REFERENCE.md) | {header} | validation MSE | Kendall tau |",
+             "|---|---|---|---|" + "---|" * len(CONFIG_KEYS) + "---|---|"]
     for (size, entry), criterion in itertools.product(by_size.items(), CRITERIA):
         best = best_config(entry["grid"], criterion)
         lines.append(f"| {size} | {entry['source']} | {criterion} | {REFERENCE_HIDDEN.get(size, '-')} | "
-                     f"{best['hidden']} | {best['epochs']} | {best['lr']:g} | "
-                     f"{best['mse']['mean']:.3f} ± {best['mse']['std']:.3f} | "
-                     f"{best['kendall_tau']['mean']:.3f} ± {best['kendall_tau']['std']:.3f} |")
-    lines += ["", "## Whole grid: validation MSE / Kendall tau (mean over folds)\n"]
-    configs = sorted({(r["hidden"], r["epochs"], r["lr"]) for e in by_size.values() for r in e["grid"]})
-    lines.append("| hidden | epochs | lr | " + " | ".join(f"N = {size}" for size in by_size) + " |")
-    lines.append("|---|---|---|" + "---|" * len(by_size))
-    for hidden, epochs, lr in configs:
+                     f"{config_name(best)} | {best['mse']['mean']:.3f} ± {best['mse']['std']:.3f} | "
+                     f"{best['pooled_tau']:.3f} |")
+    lines += ["", "## Whole grid: validation MSE / pooled Kendall tau\n"]
+    configs = sorted({config_name(r) for e in by_size.values() for r in e["grid"]})
+    lines.append(f"| {header} | " + " | ".join(f"N = {size}" for size in by_size) + " |")
+    lines.append("|" + "---|" * (len(CONFIG_KEYS) + len(by_size)))
+    for config in configs:
         cells = []
         for entry in by_size.values():
-            match = [r for r in entry["grid"] if (r["hidden"], r["epochs"], r["lr"]) == (hidden, epochs, lr)]
-            cells.append(f"{match[0]['mse']['mean']:.3f} / {match[0]['kendall_tau']['mean']:.3f}" if match else "-")
-        lines.append(f"| {hidden} | {epochs} | {lr:g} | " + " | ".join(cells) + " |")
+            match = [r for r in entry["grid"] if config_name(r) == config]
+            cells.append(f"{match[0]['mse']['mean']:.3f} / {match[0]['pooled_tau']:.3f}" if match else "-")
+        lines.append(f"| {config} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -120,6 +136,11 @@ def parse_args(argv=None):
     parser.add_argument("--hidden", type=int, nargs="+", default=[48, 144])
     parser.add_argument("--epochs", type=int, nargs="+", default=[100, 300])
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 4e-4])
+    parser.add_argument("--propagation", nargs="+", choices=PROPAGATION_RULES, default=["faithful"])
+    parser.add_argument("--losses", nargs="+", choices=("mse", "hinge", "mse+hinge"), default=["mse"])
+    parser.add_argument("--ensembles", type=int, nargs="+", default=[1],
+                        help="ensemble sizes to try (each trains that many seeds per fold)")
+    parser.add_argument("--readout_init", choices=READOUT_INITS, default="torch")
     parser.add_argument("--wd", type=float, default=1e-3)
     parser.add_argument("--train_batch_size", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
@@ -149,14 +170,19 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 2
     by_size = {}
-    jobs = list(itertools.product(args.sizes, args.hidden, args.epochs))
-    for size, hidden, epochs in tqdm(jobs, desc="cross-validation", disable=args.quiet):
+    jobs = list(itertools.product(args.sizes, args.propagation, args.losses, args.hidden, args.epochs,
+                                  args.ensembles))
+    for size, propagation, loss, hidden, epochs, ensemble in tqdm(jobs, desc="cross-validation",
+                                                                  disable=args.quiet):
         rows, source = chosen[size]
-        graphs = graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows], device)
-        results = cross_validate_grid(graphs, labels[rows], args.folds, args.lrs, args.seed, hidden=hidden,
-                                      epochs=epochs, wd=args.wd, batch_size=args.train_batch_size, device=device)
+        graphs = graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows], device,
+                               propagation)
+        results = cross_validate_grid(graphs, labels[rows], args.folds, args.lrs, args.seed, ensemble, loss=loss,
+                                      hidden=hidden, epochs=epochs, wd=args.wd, batch_size=args.train_batch_size,
+                                      readout_init=args.readout_init, device=device)
         entry = by_size.setdefault(size, {"source": source, "grid": []})
-        entry["grid"] += [{"hidden": hidden, "epochs": epochs, **r} for r in results]
+        entry["grid"] += [{"propagation": propagation, "loss": loss, "hidden": hidden, "epochs": epochs,
+                           "ensemble": ensemble, **r} for r in results]
     table = markdown(by_size, args.folds)
     os.makedirs(args.output_dir, exist_ok=True)
     with atomic_output(os.path.join(args.output_dir, "crossval.md")) as tmp:

@@ -37,19 +37,20 @@ def one_hot_operations(operations, num_vertices, device="cpu"):
     return one_hot * vertex_mask(num_vertices, device)[..., None]
 
 
-def graph_tensors(adjacency, operations, num_vertices, device="cpu"):
+def graph_tensors(adjacency, operations, num_vertices, device="cpu", propagation="faithful"):
     """Model inputs for L graphs given as HDF5/Space-style int8 arrays.
 
     Returns float tensors: `adjacency` (L, 7, 7), `operations` (L, 7, 5) one-hot,
     `mask` (L, 7), and `propagation` (L, 2, 7, 7), the GCN's two normalised
-    propagation matrices, computed here once per graph instead of once per step.
+    propagation matrices by the rule `propagation` (model.propagation_matrices),
+    computed here once per graph instead of once per step.
     """
     adjacency = torch.as_tensor(np.asarray(adjacency), device=device).float()
     return {
         "adjacency": adjacency,
         "operations": one_hot_operations(operations, num_vertices, device),
         "mask": vertex_mask(num_vertices, device),
-        "propagation": propagation_matrices(adjacency),
+        "propagation": propagation_matrices(adjacency, propagation),
     }
 
 
@@ -78,7 +79,7 @@ def split_rows(labels, hashes, split, splits_path):
 class Nb101Dataset(torch.utils.data.Dataset):
     """One split of the HDF5 as tensors: `.index`, `.graphs`, `.accuracy`, `.target`, `.num_vertices`, `.name`."""
 
-    def __init__(self, hdf5=DEFAULT_HDF5, split="all", splits=DEFAULT_SPLITS, device="cpu"):
+    def __init__(self, hdf5=DEFAULT_HDF5, split="all", splits=DEFAULT_SPLITS, device="cpu", propagation="faithful"):
         data = read_hdf5(hdf5)
         labels = validation_labels(data["metrics"])
         rows = split_rows(labels, data["hash"], split, splits)
@@ -86,7 +87,7 @@ class Nb101Dataset(torch.utils.data.Dataset):
         self.index = torch.as_tensor(rows, dtype=torch.long)
         self.num_vertices = torch.as_tensor(data["num_vertices"][rows], dtype=torch.long, device=device)
         self.graphs = graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows],
-                                    device)
+                                    device, propagation)
         self.accuracy = torch.as_tensor(labels[rows], dtype=torch.float64, device=device)
         self.target = normalise_accuracy(self.accuracy).float()
 

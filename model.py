@@ -2,10 +2,13 @@
 
     python model.py          # parameter count and a forward pass on the smallest graphs
 
-One GCN layer (REFERENCE.md): with A = adjacency + identity, row-normalised,
-    h' = dropout((relu(norm(A) h W1) + relu(norm(A^T) h W2)) / 2)
+One GCN layer (REFERENCE.md): with P = rownorm(adjacency + identity),
+    h' = dropout((relu(P h W1) + relu(B h W2)) / 2)
+where the backward matrix B is rownorm(P^T) as in the public reproduction ("faithful"), or
+rownorm((adjacency + identity)^T) ("uniform"); see propagation_matrices.
 Three layers of hidden size 144, mean over the real vertices, linear 128, dropout,
-linear 1; Xavier-uniform init, no biases.
+linear 1; no biases; Xavier-uniform init of the GCN layers, torch.nn.Linear's default init
+of the readout (as in the public reproduction; `readout_init="xavier"` for Xavier there too).
 
 `GCNPredictor(num_models=M)` holds M such predictors with stacked weights, so M
 trainings (seeds, folds, search runs) run as one batched model: each layer is one
@@ -17,9 +20,9 @@ number of equal products, which two cores share evenly. Training steps go throug
 on any slice of the stack.
 
 Inference (`infer`) skips most of the first two layers: a vertex's first-layer output
-depends only on the operation types around it in the two directions, and the whole
-space has only 1,594 such states, so their products with the second layer's weights
-are computed once (`first_layer_table`) and gathered.
+depends only on its propagated one-hot inputs in the two directions, and the whole
+space has only a few thousand distinct ones, so their products with the second layer's
+weights are computed once (`first_layer_table`) and gathered.
 """
 import math
 
@@ -29,15 +32,32 @@ NUM_OPERATION_TYPES = 5
 MAX_VERTICES = 7
 
 
-def propagation_matrices(adjacency):
-    """(..., 7, 7) 0/1 adjacency -> (..., 2, 7, 7): row-normalised A + I and (A + I)^T, each halved.
+PROPAGATION_RULES = ("faithful", "uniform")
+KEY_PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)  # state_keys weighs value i by sqrt(KEY_PRIMES[i])
 
+
+def row_normalise(matrix):
+    """Each row divided by its sum."""
+    return matrix / matrix.sum(-1, keepdim=True)
+
+
+def propagation_matrices(adjacency, rule="faithful"):
+    """(..., 7, 7) 0/1 adjacency -> (..., 2, 7, 7): the forward and backward propagation matrices, each halved.
+
+    Forward: P = rownorm(A + I). Backward, by `rule`:
+      "faithful": rownorm(P^T), as the public reproduction computes it (its layer normalises the
+                  transpose of the already normalised P again): a vertex weighs predecessor j by
+                  1 / (out-degree(j) + 1);
+      "uniform":  rownorm((A + I)^T), the same weight for every predecessor.
     The halves turn the layer's average of its two directions into a sum.
     """
+    if rule not in PROPAGATION_RULES:
+        raise ValueError(f"propagation rule {rule!r}: expected one of {', '.join(PROPAGATION_RULES)}")
     eye = torch.eye(adjacency.shape[-1], dtype=adjacency.dtype, device=adjacency.device)
     with_self = adjacency + eye
-    both = torch.stack([with_self, with_self.transpose(-1, -2)], dim=-3)
-    return both / (2 * both.sum(-1, keepdim=True))
+    forward = row_normalise(with_self)
+    backward = row_normalise((forward if rule == "faithful" else with_self).transpose(-1, -2))
+    return torch.stack([forward, backward], dim=-3) / 2
 
 
 def model_inputs(graphs):
@@ -82,44 +102,83 @@ def propagate(y, propagation):
     return forward.add_(backward).view(*batch, vertices, half)
 
 
-def neighbourhood_keys(operations, propagation):
-    """(L, 2, V) code of the operation-type counts in each vertex's closed neighbourhood, per direction.
+def first_layer_inputs(operations, propagation):
+    """(L, 2, V, types): each vertex's first-layer input in each direction, propagation applied to the one-hot types."""
+    return propagation @ operations.unsqueeze(1)
 
-    A vertex's first-layer input in direction 0 (1) is the mean one-hot type of itself and its
-    successors (predecessors), so equal codes mean equal first-layer features. Code: sum over
-    the neighbourhood of 8 ** type (a count is at most 7), below 8 ** 5.
+
+def state_keys(states):
+    """(..., D) float32 vertex states -> (...) float64 keys: bit-identical states get equal keys.
+
+    The key is the dot product with fixed weights (square roots of primes), in float64, so
+    different states almost never share one; the caller checks that they do not. One matrix
+    product: exact integer hashing of the bits costs ten times more on three million vertices.
     """
-    base = float(MAX_VERTICES + 1)
-    digits = base ** torch.arange(NUM_OPERATION_TYPES, dtype=operations.dtype, device=operations.device)
-    vertex_codes = operations @ digits  # (L, V), 0 for padding
-    return ((propagation > 0).to(operations.dtype) @ vertex_codes[:, None, :, None]).squeeze(-1).long()
+    weights = torch.tensor(KEY_PRIMES[:states.shape[-1]], dtype=torch.float64, device=states.device).sqrt()
+    return states.double() @ weights
 
 
-def dense_ranks(codes, size):
-    """Rank of each code among the distinct values in `codes` (ints in [0, size)), and their count.
+def distinct_states(states):
+    """(rank (L, V), representative (K,)) for (L, V, D) float32 vertex states: vertices with bit-identical
+    states share a rank 0..K-1, and representative[k] is the flat index of one vertex of rank k.
+    Returns None when two different states share a key (then the caller takes the plain path)."""
+    flat = states.reshape(-1, states.shape[-1])
+    _, rank = torch.unique(state_keys(flat), return_inverse=True)
+    count = int(rank.max()) + 1 if rank.numel() else 0
+    representative = torch.empty(count, dtype=torch.long, device=states.device)
+    representative.scatter_(0, rank, torch.arange(len(flat), device=states.device))
+    if not torch.equal(flat[representative][rank], flat):
+        return None
+    return rank.view(states.shape[:-1]), representative
 
-    A presence table and its running sum instead of a sort: equal codes get equal ranks 0..count-1.
+
+LOSSES = ("mse", "bce", "hinge", "mse+hinge")
+READOUT_INITS = ("torch", "xavier")
+HINGE_MARGIN = 0.1  # on the normalised scale: a tenth of the labels' standard deviation
+
+
+def pairwise_hinge(output, targets, loss_weights, margin=HINGE_MARGIN):
+    """Ranking loss on ordered pairs: for each model, the mean over the batch's pairs (i, j) with
+    targets[i] > targets[j] of relu(margin - (output[i] - output[j])), pairs weighted by
+    loss_weights[i] * loss_weights[j] (M, B) and scaled so that weights 1/B give the mean over all pairs."""
+    b = output.shape[-1]
+    pair_weights = loss_weights.unsqueeze(-1) * loss_weights.unsqueeze(-2)
+    ordered = targets.unsqueeze(-1) > targets.unsqueeze(-2)
+    hinge = torch.relu(margin - (output.unsqueeze(-1) - output.unsqueeze(-2)))
+    return (pair_weights * ordered * hinge).sum() * (2 * b / max(b - 1, 1))
+
+
+def batch_loss(output, targets, loss_weights, loss="mse"):
+    """The training loss of one batch, summed over the models of a stack: output, targets, loss_weights (M, B).
+
+    "mse": sum(loss_weights * (output - targets)^2), each model's weights 1/B for its mean;
+    "bce": the same with binary cross-entropy on logits (the cascade's classifier);
+    "hinge": pairwise_hinge, a ranking loss (outputs are then scores, not accuracies);
+    "mse+hinge": the sum of the two.
     """
-    present = torch.zeros(size, dtype=torch.long, device=codes.device)
-    present[codes] = 1
-    running = present.cumsum(0)
-    return (running - 1)[codes], int(running[-1])
-
-
-def representatives(rank, count):
-    """(graph, vertex) of one vertex for each of the `count` ranks of an (L, V) rank tensor."""
-    first = torch.empty(count, dtype=torch.long, device=rank.device)
-    first.scatter_(0, rank.flatten(), torch.arange(rank.numel(), device=rank.device))
-    return first // rank.shape[1], first % rank.shape[1]
+    if loss not in LOSSES:
+        raise ValueError(f"loss {loss!r}: expected one of {', '.join(LOSSES)}")
+    if loss == "bce":
+        return (loss_weights * torch.nn.functional.binary_cross_entropy_with_logits(
+            output, targets, reduction="none")).sum()
+    value = 0.0
+    if "mse" in loss:
+        value = value + (loss_weights * (output - targets) ** 2).sum()
+    if "hinge" in loss:
+        value = value + pairwise_hinge(output, targets, loss_weights)
+    return value
 
 
 class GCNPredictor(torch.nn.Module):
     """M independent GCN predictors with stacked weights; forward gives (M, B) raw outputs."""
 
-    def __init__(self, hidden=144, num_layers=3, readout=128, dropout=0.1, num_models=1, seed=None):
+    def __init__(self, hidden=144, num_layers=3, readout=128, dropout=0.1, num_models=1, seed=None,
+                 readout_init="torch"):
         super().__init__()
+        if readout_init not in READOUT_INITS:
+            raise ValueError(f"readout_init {readout_init!r}: expected one of {', '.join(READOUT_INITS)}")
         self.hidden, self.num_layers, self.readout = hidden, num_layers, readout
-        self.dropout, self.num_models = dropout, num_models
+        self.dropout, self.num_models, self.readout_init = dropout, num_models, readout_init
         # (fan_in, fan_out, directions) of each weight matrix: the GCN layers, then the two readout layers
         self.shapes = [(NUM_OPERATION_TYPES if i == 0 else hidden, hidden, 2) for i in range(num_layers)]
         self.shapes += [(hidden, readout, 1), (readout, 1, 1)]
@@ -139,7 +198,9 @@ class GCNPredictor(torch.nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, seed=None):
-        """Xavier-uniform init of every weight matrix of every model.
+        """Init of every weight matrix of every model: U(-b, b), Xavier-uniform (b = sqrt(6 / (in + out))) for
+        the GCN layers; for the two readout layers by `readout_init`: "torch", torch.nn.Linear's default
+        (b = 1 / sqrt(in)), which the public reproduction's readout gets, or "xavier".
 
         With a seed, model m draws from its own generator seeded `seed + m`, so model m of a
         stack starts exactly as a single model built with seed `seed + m`. A GCN layer draws its
@@ -147,8 +208,10 @@ class GCNPredictor(torch.nn.Module):
         """
         for m in range(self.num_models):
             generator = None if seed is None else torch.Generator().manual_seed(seed + m)
-            for weight, (fan_in, fan_out, directions) in zip(self.layers, self.shapes):
+            for layer, (weight, (fan_in, fan_out, directions)) in enumerate(zip(self.layers, self.shapes)):
                 bound = math.sqrt(6.0 / (fan_in + fan_out))
+                if layer >= self.num_layers and self.readout_init == "torch":
+                    bound = 1.0 / math.sqrt(fan_in)
                 values = torch.rand(fan_in, directions * fan_out, generator=generator) * (2 * bound) - bound
                 weight[m].copy_(values.view(fan_in, directions, fan_out).transpose(0, 1).reshape(weight[m].shape))
 
@@ -233,8 +296,8 @@ class GCNPredictor(torch.nn.Module):
                           views=None):
         """Weighted loss sum(loss_weights * loss(output, targets)) of one training batch; its gradient goes to .grad.
 
-        graphs: model_inputs with (M, B, ...) tensors; targets, loss_weights (M, B); loss "mse"
-        (squared error) or "bce" (binary cross-entropy on logits); dropout_masks: one step's
+        graphs: model_inputs with (M, B, ...) tensors; targets, loss_weights (M, B); loss: one of
+        LOSSES (see batch_loss); dropout_masks: one step's
         sample_dropout_masks, or None for no dropout; models: the slice of the stack this batch is for
         (the other models' gradients are left alone); views: slice_views(models), for a caller that
         steps many times and would otherwise remake them every step. The same numbers as autograd
@@ -272,10 +335,16 @@ class GCNPredictor(torch.nn.Module):
             error = output - targets
             value = (loss_weights * error * error).sum()
             grad_output = 2 * loss_weights * error
-        else:
+        elif loss == "bce":
             value = (loss_weights * torch.nn.functional.binary_cross_entropy_with_logits(
                 output, targets, reduction="none")).sum()
             grad_output = loss_weights * (torch.sigmoid(output) - targets)
+        else:  # through autograd, but on the (M, B) outputs only: tiny next to the network
+            with torch.enable_grad():
+                leaf = output.requires_grad_()
+                value = batch_loss(leaf, targets, loss_weights, loss)
+                grad_output, = torch.autograd.grad(value, leaf)
+            value = value.detach()
         # backward, layer by layer, each weight's gradient written straight into its slice of .grad
         grad_output = grad_output.unsqueeze(-1)  # (M, B, 1)
         torch.bmm(z.transpose(1, 2), grad_output, out=grad_fc2)
@@ -315,32 +384,25 @@ class GCNPredictor(torch.nn.Module):
 
     @torch.no_grad()
     def first_layer_table(self, inputs, weights=None):
-        """Second-layer products of every distinct first-layer vertex state among L graphs.
+        """Second-layer products of every distinct first-layer vertex state among L graphs, or None.
 
-        inputs: model_inputs of L graphs. A vertex's first-layer output is the sum of one term
-        per direction, each depending only on the vertex's neighbourhood key in that direction
-        (neighbourhood_keys): the pair of keys is its state (1,594 in the whole space).
-        Returns (table (M, K, 2H), slot (L, V)): vertex v of graph g has h1 W2 = table[:, slot[g, v]].
-        weights: inference_weights(), made when not given.
+        inputs: model_inputs of L graphs. A vertex's first-layer output depends only on its
+        first-layer inputs in the two directions (first_layer_inputs: the propagated one-hot
+        types), so vertices whose inputs are bit-identical share one state; the whole space has a
+        few thousand. Returns (table (M, K, 2H), slot (L, V)): vertex v of graph g has
+        h1 W2 = table[:, slot[g, v]]; None in the unlikely case that two different states share a key
+        (distinct_states), where the caller runs forward instead. weights: inference_weights().
         """
-        operations, propagation = inputs["operations"], inputs["propagation"]
-        keys = neighbourhood_keys(operations, propagation)  # (L, 2, V)
+        x = first_layer_inputs(inputs["operations"], inputs["propagation"])  # (L, 2, V, T)
+        states = x.transpose(1, 2).flatten(2)  # (L, V, 2T): both directions' inputs
+        found = distinct_states(states)
+        if found is None:
+            return None
+        slot, representative = found
         first, second = (weights or self.inference_weights())[:2]
-        direction_tables, ranks, counts = [], [], []
-        for d in range(2):
-            rank, count = dense_ranks(keys[:, d], int(MAX_VERTICES + 1) ** NUM_OPERATION_TYPES)
-            graph, vertex = representatives(rank, count)  # all vertices with a key have the same input
-            x = (propagation[graph, d, vertex, :, None] * operations[graph]).sum(1)  # (K_d, types)
-            h = torch.relu(x @ first[:, :, d * self.hidden:(d + 1) * self.hidden])  # (M, K_d, H)
-            direction_tables.append(torch.bmm(h, second))
-            ranks.append(rank)
-            counts.append(count)
-        slot, count = dense_ranks(ranks[0] * counts[1] + ranks[1], counts[0] * counts[1])
-        graph, vertex = representatives(slot, count)
-        # the two directions' terms added as a per-vertex sum would add them
-        table = (torch.index_select(direction_tables[0], 1, ranks[0][graph, vertex])
-                 + torch.index_select(direction_tables[1], 1, ranks[1][graph, vertex]))
-        return table, slot
+        x = states.reshape(-1, 2, x.shape[-1])[representative]  # (K, 2, T)
+        h = sum(torch.relu(x[:, d] @ first[:, :, d * self.hidden:(d + 1) * self.hidden]) for d in range(2))
+        return torch.bmm(h, second), slot
 
     @torch.no_grad()
     def infer(self, inputs, table, slot, weights=None):

@@ -24,7 +24,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from dataset import Nb101Dataset, denormalise_accuracy
-from model import GCNPredictor, model_inputs
+from model import LOSSES, PROPAGATION_RULES, READOUT_INITS, GCNPredictor, model_inputs
 from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, write_json
 
 
@@ -121,7 +121,7 @@ def epoch_positions(generators, sizes, batch_size, num_steps):
 
 
 def fit(graphs, train_sets, *, loss="mse", hidden=144, epochs=300, lr=1e-4, wd=1e-3, batch_size=10, dropout=0.1,
-        seed=0, device="cpu", progress=False, print_freq=None):
+        readout_init="torch", seed=0, device="cpu", progress=False, print_freq=None):
     """Train M = len(train_sets) predictors together as one batched GCNPredictor and return it.
 
     graphs: graph_tensors dict of all candidate rows. train_sets: M pairs (rows, targets),
@@ -139,8 +139,8 @@ def fit(graphs, train_sets, *, loss="mse", hidden=144, epochs=300, lr=1e-4, wd=1
     # core, each on its own slices of the stack (torch releases the GIL inside operations).
     workers = cores if len(train_sets) >= 10 * cores else 1
     with cpu_threads(1 if workers > 1 or len(train_sets) == 1 else cores, device):
-        return _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, seed, device, progress,
-                    print_freq, workers)
+        return _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, readout_init, seed, device,
+                    progress, print_freq, workers)
 
 
 def model_chunks(num_models, workers, device, largest=10):
@@ -151,10 +151,10 @@ def model_chunks(num_models, workers, device, largest=10):
     return [chunks[w::workers] for w in range(workers)]
 
 
-def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, seed, device, progress, print_freq,
-         workers):
-    if loss not in ("mse", "bce"):
-        raise ValueError(f"loss {loss!r}: expected 'mse' or 'bce'")
+def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, readout_init, seed, device, progress,
+         print_freq, workers):
+    if loss not in LOSSES:
+        raise ValueError(f"loss {loss!r}: expected one of {', '.join(LOSSES)}")
     sizes = [len(rows) for rows, _ in train_sets]
     if min(sizes) < batch_size:
         raise ValueError(f"a training set has {min(sizes)} architectures, fewer than one batch of {batch_size}")
@@ -168,7 +168,8 @@ def _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, 
     inputs = {key: value.to(device) for key, value in model_inputs(graphs).items()}
     base_lr = [float(lr)] * num_models if np.ndim(lr) == 0 else [float(value) for value in lr]
 
-    model = GCNPredictor(hidden=hidden, dropout=dropout, num_models=num_models, seed=seed).to(device)
+    model = GCNPredictor(hidden=hidden, dropout=dropout, num_models=num_models, seed=seed,
+                         readout_init=readout_init).to(device)
     model.train()
     optimizer = BatchedAdam(list(model.layers), weight_decay=wd)  # allocates .grad: the worker threads write slices
     generators = [torch.Generator().manual_seed(seed + m) for m in range(num_models)]
@@ -249,9 +250,10 @@ def _predict(model, graphs, rows, batch_size, progress, print_freq, workers):
     inputs = {key: value.to(device) for key, value in inputs.items()}
     count = len(inputs["operations"])
     weights = model.inference_weights()
-    table, slot = model.first_layer_table(inputs, weights) if model.num_layers > 1 else (None, None)
+    table, slot = (model.first_layer_table(inputs, weights) if model.num_layers > 1 else None) or (None, None)
     output = torch.empty(model.num_models, count)
 
+    @torch.no_grad()  # worker threads do not inherit the caller's grad mode
     def predict_chunk(start):
         part = slice(start, start + batch_size)
         chunk_inputs = {key: value[part] for key, value in inputs.items()}
@@ -293,8 +295,8 @@ def kfold_positions(num_rows, folds, seed):
     return [fold.sort().values for fold in torch.tensor_split(order, folds)]
 
 
-def cross_validate(graphs, target, accuracy, folds, seed=0, **fit_kwargs):
-    """K-fold cross-validation of the predictor on one training set; the K fold models train as one fit.
+def cross_validate(graphs, target, accuracy, folds, seed=0, ensemble=1, **fit_kwargs):
+    """K-fold cross-validation of the predictor on one training set; the K x ensemble fold models train as one fit.
 
     graphs/target/accuracy describe the training architectures. Returns per-fold and
     mean/std validation MSE, Kendall tau and Spearman rho.
@@ -304,9 +306,9 @@ def cross_validate(graphs, target, accuracy, folds, seed=0, **fit_kwargs):
     train_sets = []
     for fold in validation:
         rows = everything[~torch.isin(everything, fold)]
-        train_sets.append((rows, target[rows]))
+        train_sets += [(rows, target[rows])] * ensemble
     model = fit(graphs, train_sets, seed=seed, **fit_kwargs)
-    output = predict(model, graphs)
+    output = predict(model, graphs).view(folds, ensemble, -1).mean(1)
     per_fold = [regression_metrics(denormalise_accuracy(output[k, fold]).numpy(), accuracy[fold].cpu().numpy())
                 for k, fold in enumerate(validation)]
     summary = {"folds": folds, "per_fold": per_fold}
@@ -317,9 +319,10 @@ def cross_validate(graphs, target, accuracy, folds, seed=0, **fit_kwargs):
 
 
 def evaluate(model, train_set, eval_set, batch_size=1024, print_freq=None, progress=False):
-    """Predicted accuracies of the eval split and the metrics on it, with and without the training architectures."""
+    """Predicted accuracies of the eval split (the mean over the models of the stack: one, or an ensemble) and the
+    metrics on it, with and without the training architectures."""
     predicted = denormalise_accuracy(predict(model, eval_set.graphs, batch_size=batch_size, progress=progress,
-                                             print_freq=print_freq)[0]).double().numpy()
+                                             print_freq=print_freq).mean(0)).double().numpy()
     true = eval_set.accuracy.cpu().numpy()
     seen = np.isin(eval_set.index.numpy(), train_set.index.numpy())
     metrics = {"eval": regression_metrics(predicted, true)}
@@ -381,19 +384,59 @@ def positive_int(text):
     return value
 
 
+# The two recipes. "faithful": the public reproduction's semantics exactly (REFERENCE.md), the
+# default. "improved": chosen by 5-fold cross-validation on the training architectures only
+# (crossval.py; the procedure and the grid are in the README). Flags given on the command line
+# override single values of either.
+RECIPES = {
+    "faithful": dict(propagation="faithful", readout_init="torch", hidden=144, epochs=300, lr=1e-4, wd=1e-3,
+                     batch_size=10, dropout=0.1, loss="mse", ensemble=1),
+    "improved": dict(propagation="uniform", readout_init="torch", hidden=144, epochs=300, lr=1e-4, wd=1e-3,
+                     batch_size=10, dropout=0.1, loss="mse", ensemble=1),
+}
+# recipe key -> command-line flag (the reproduction's flag names where it has them)
+RECIPE_FLAGS = {"propagation": "propagation", "readout_init": "readout_init", "hidden": "gcn_hidden",
+                "epochs": "epochs", "lr": "lr", "wd": "wd", "batch_size": "train_batch_size", "dropout": "dropout",
+                "loss": "loss", "ensemble": "ensemble"}
+
+
+def add_recipe_arguments(parser, loss_choices=("mse", "hinge", "mse+hinge")):
+    """--recipe and the flags it sets (each one overrides the recipe's value); resolve_recipe(args) fills them."""
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="faithful",
+                        help="faithful: the public reproduction's semantics (default); improved: chosen by CV")
+    parser.add_argument("--propagation", choices=PROPAGATION_RULES, default=None,
+                        help="backward-direction propagation: faithful rownorm(P^T) or uniform rownorm((A+I)^T)")
+    parser.add_argument("--readout_init", choices=READOUT_INITS, default=None,
+                        help="init of the two readout layers: torch (nn.Linear's default) or xavier")
+    parser.add_argument("--gcn_hidden", type=positive_int, default=None)
+    parser.add_argument("--epochs", type=positive_int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--wd", type=float, default=None)
+    parser.add_argument("--train_batch_size", type=positive_int, default=None)
+    parser.add_argument("--dropout", type=float, default=None)
+    parser.add_argument("--loss", choices=loss_choices, default=None,
+                        help="mse, hinge (pairwise ranking), or mse+hinge")
+    parser.add_argument("--ensemble", type=positive_int, default=None,
+                        help="average this many models (seeds seed, seed+1, ...)")
+
+
+def resolve_recipe(args):
+    """Fill every recipe flag left unset from args.recipe; returns args."""
+    for key, flag in RECIPE_FLAGS.items():
+        if getattr(args, flag, None) is None:
+            setattr(args, flag, RECIPES[args.recipe][key])
+    return args
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=DEFAULT_HDF5, help="HDF5 made by tools/nasbench_tfrecord_converter.py")
     parser.add_argument("--splits", default=DEFAULT_SPLITS, help="split file made by tools/split_train_val.py")
     parser.add_argument("--train_split", default="172")
     parser.add_argument("--eval_split", default="all")
-    parser.add_argument("--gcn_hidden", type=positive_int, default=144)
+    add_recipe_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train_batch_size", type=positive_int, default=10)
     parser.add_argument("--eval_batch_size", type=positive_int, default=1024)
-    parser.add_argument("--epochs", type=positive_int, default=300)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--wd", type=float, default=1e-3)
     parser.add_argument("--train_print_freq", type=positive_int, default=None, help="print the loss every N epochs")
     parser.add_argument("--eval_print_freq", type=positive_int, default=None,
                         help="print evaluation progress every N eval batches")
@@ -407,7 +450,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.folds == 1 or args.folds < 0:
         parser.error("--folds needs K >= 2 (or 0 for none)")
-    return args
+    return resolve_recipe(args)
 
 
 def resolve_device(name):
@@ -436,14 +479,15 @@ def summary_line(args, metrics, seconds, device):
 
 def load_datasets(args, device):
     """The training and evaluation splits named by the arguments (DataError when a file is missing or wrong)."""
-    return (Nb101Dataset(args.data, args.train_split, args.splits, device),
-            Nb101Dataset(args.data, args.eval_split, args.splits, device))
+    return (Nb101Dataset(args.data, args.train_split, args.splits, device, args.propagation),
+            Nb101Dataset(args.data, args.eval_split, args.splits, device, args.propagation))
 
 
 def fit_arguments(args, device):
-    """fit's keyword arguments from the command line (shared by the final model and cross-validation)."""
+    """fit's keyword arguments from the (recipe-resolved) command line, shared by every script that trains."""
     return dict(hidden=args.gcn_hidden, epochs=args.epochs, lr=args.lr, wd=args.wd, batch_size=args.train_batch_size,
-                seed=args.seed, device=device, progress=not args.quiet)
+                dropout=args.dropout, loss=args.loss, readout_init=args.readout_init, seed=args.seed, device=device,
+                progress=not args.quiet)
 
 
 def main(argv=None):
@@ -458,13 +502,13 @@ def main(argv=None):
         device = resolve_device(args.device)
         train_set, eval_set = load_datasets(args, device)
         lap("load")
-        model = fit(train_set.graphs, [(torch.arange(len(train_set)), train_set.target)],
+        model = fit(train_set.graphs, [(torch.arange(len(train_set)), train_set.target)] * args.ensemble,
                     print_freq=args.train_print_freq, **fit_arguments(args, device))
         lap("train")
         crossval = None
         if args.folds:
             crossval = cross_validate(train_set.graphs, train_set.target, train_set.accuracy, args.folds,
-                                      **fit_arguments(args, device))
+                                      ensemble=args.ensemble, **fit_arguments(args, device))
             lap("crossval")
         cascade_metrics = None
         if args.cascade:

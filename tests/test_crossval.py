@@ -61,7 +61,7 @@ def test_single_learning_rate_matches_train_cross_validate(data_20k):
 def test_training_rows_use_the_split_file_else_a_seeded_draw(data_20k, tmp_path):
     data, labels = data_20k
     splits_path = str(tmp_path / "splits.npz")
-    split_train_val.write_splits(splits_path, split_train_val.make_splits(labels), data["hash"])
+    split_train_val.write_splits(splits_path, split_train_val.make_splits(labels, nasbench_data.first_run_accuracy(data["metrics"])), data["hash"])
     rows, source = crossval.training_rows(labels, data["hash"], 172, splits_path, seed=0)
     with np.load(splits_path) as splits:
         assert np.array_equal(rows, splits["172"]) and source == "split 172"
@@ -74,16 +74,37 @@ def test_training_rows_use_the_split_file_else_a_seeded_draw(data_20k, tmp_path)
         crossval.training_rows(labels, data["hash"], 30000, splits_path, seed=0)
 
 
-def test_best_config_has_the_lowest_mean_validation_mse():
-    grid = [{"hidden": h, "epochs": 100, "lr": 1e-4, "mse": {"mean": m, "std": 0.1},
-             "kendall_tau": {"mean": tau, "std": 0.01}}
+def test_best_config_by_lowest_mse_or_highest_pooled_tau():
+    grid = [{"propagation": "faithful", "loss": "mse", "hidden": h, "epochs": 100, "lr": 1e-4, "ensemble": 1,
+             "mse": {"mean": m, "std": 0.1}, "kendall_tau": {"mean": 0.0, "std": 0.01}, "pooled_tau": tau}
             for h, m, tau in ((48, 3.0, 0.6), (144, 2.5, 0.5), (320, 2.7, 0.4))]
     assert crossval.best_config(grid)["hidden"] == 144
     assert crossval.best_config(grid, "highest Kendall tau")["hidden"] == 48
     table = crossval.markdown({172: {"source": "split 172", "grid": grid}}, folds=5)
-    assert "| 172 | split 172 | lowest MSE | 144 | 144 | 100 | 0.0001 | 2.500 ± 0.100 | 0.500 ± 0.010 |" in table
-    assert ("| 172 | split 172 | highest Kendall tau | 144 | 48 | 100 | 0.0001 | 3.000 ± 0.100 | 0.600 ± 0.010 |"
-            in table)
+    assert "| 172 | split 172 | lowest MSE | 144 | faithful | mse | 144 | 100 | 0.0001 | 1 | 2.500 ± 0.100 | 0.500 |" in table
+    assert ("| 172 | split 172 | highest Kendall tau | 144 | faithful | mse | 48 | 100 | 0.0001 | 1 | 3.000 ± 0.100 "
+            "| 0.600 |" in table)
+
+
+def test_pooled_tau_is_the_tau_of_all_out_of_fold_predictions(data_20k, monkeypatch):
+    data, labels = data_20k
+    rows = np.arange(200, 260)
+    captured = {}
+    original_predict = train.predict
+
+    def recording_predict(model, graphs, **kwargs):
+        captured["output"] = original_predict(model, graphs, **kwargs)
+        return captured["output"]
+
+    monkeypatch.setattr(train, "predict", recording_predict)
+    result, = crossval.cross_validate_grid(graphs_of(data, rows), labels[rows], 3, [1e-3], seed=2, ensemble=2, **FAST)
+    folds = train.kfold_positions(60, 3, 2)
+    output = captured["output"].view(3, 2, 60).mean(1)  # fold k's two ensemble members, averaged
+    out_of_fold = torch.empty(60)
+    for k, fold in enumerate(folds):
+        out_of_fold[fold] = output[k, fold]
+    from scipy import stats
+    assert result["pooled_tau"] == pytest.approx(stats.kendalltau(out_of_fold.numpy(), labels[rows])[0], rel=1e-6)
 
 
 def test_cli_writes_the_table_and_refuses_bad_input(hdf5_20k, tmp_path, capsys):
@@ -94,7 +115,7 @@ def test_cli_writes_the_table_and_refuses_bad_input(hdf5_20k, tmp_path, capsys):
     assert code == 0
     saved = json.loads((out / "crossval.json").read_text())
     assert len(saved["sizes"]["40"]["grid"]) == 2
-    assert "| 40 | random draw (seed 0) | lowest MSE | - | 8 | 2 |" in (out / "crossval.md").read_text()
+    assert "| 40 | random draw (seed 0) | lowest MSE | - | faithful | mse | 8 | 2 |" in (out / "crossval.md").read_text()
     assert crossval.main(["--data", str(tmp_path / "absent.hdf5"), "--output_dir", str(tmp_path / "x")]) == 2
     assert "nasbench_tfrecord_converter" in capsys.readouterr().err
     with pytest.raises(SystemExit):

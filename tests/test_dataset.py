@@ -7,7 +7,9 @@ import torch
 
 import nasbench_data
 from dataset import OPERATION_TYPES, Nb101Dataset, denormalise_accuracy, graph_tensors, normalise_accuracy
+from nasbench_data import read_hdf5, run_values, validation_labels
 from predictor_data import convert_rows, read_rows, validation_accuracy, write_split_file
+from reference_predictor import reference_label
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +59,26 @@ def test_labels_follow_the_blown_and_missing_run_rules(complete_records_path, tm
     changed[5]["computed_stats"]["108"][0]["final_validation_accuracy"] = 0.15  # first two runs blown
     changed[5]["computed_stats"]["108"][1]["final_validation_accuracy"] = 0.05
     expected[5] = validation_accuracy(rows[5], 2)
-    for run, value in enumerate((0.1, 0.12, 0.05)):  # every run blown: their mean
-        changed[6]["computed_stats"]["108"][run]["final_validation_accuracy"] = value
-    expected[6] = np.float32([0.1, 0.12, 0.05]).astype(np.float64).mean()  # the HDF5 stores float32
-    dataset = Nb101Dataset(convert_rows(changed, tmp_path), split=None)
+    for run, value in enumerate((0.1, 0.12, 0.05)):  # every run blown: the normalisation constant, as the
+        changed[6]["computed_stats"]["108"][run]["final_validation_accuracy"] = value  # reproduction returns MEAN
+    expected[6] = 0.908192
+    changed[7]["computed_stats"]["108"][0]["final_validation_accuracy"] = 0.1  # blown, missing, blown
+    del changed[7]["computed_stats"]["108"][1]["final_validation_accuracy"]
+    changed[7]["computed_stats"]["108"][2]["final_validation_accuracy"] = 0.11
+    expected[7] = 0.908192
+    for run in range(3):  # every run missing: no label (the official data has none such)
+        del changed[8]["computed_stats"]["108"][run]["final_validation_accuracy"]
+    expected[8] = np.nan
+    path = convert_rows(changed, tmp_path)
     order = np.argsort([row["hash"] for row in rows])  # HDF5 rows are sorted by hash
-    np.testing.assert_allclose(dataset.accuracy.numpy(), np.array(expected)[order], rtol=1e-6)
+    labels = validation_labels(read_hdf5(path)["metrics"])
+    np.testing.assert_allclose(labels, np.array(expected)[order], rtol=1e-6)
+    # and the independent rule of tests/reference_predictor.py, row by row
+    independent = [reference_label(runs) for runs in run_values(read_hdf5(path)["metrics"])]
+    np.testing.assert_allclose(labels[np.isfinite(labels)], np.array(independent)[np.isfinite(labels)], rtol=1e-6)
+    dataset = Nb101Dataset(path, split=None)  # "all": the rows with a label
+    assert len(dataset) == 11
+    np.testing.assert_allclose(dataset.accuracy.numpy(), labels[np.isfinite(labels)], rtol=1e-6)
     np.testing.assert_allclose(dataset.target.numpy(), (dataset.accuracy.numpy() - 0.908192) / 0.023961, rtol=1e-5)
 
 

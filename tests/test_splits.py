@@ -72,10 +72,26 @@ def test_rows_without_a_label_are_never_drawn(converted):
     _, data, _ = converted
     labels = nasbench_data.validation_labels(data["metrics"])
     labels[::2] = np.nan
-    splits = split_train_val.make_splits(labels)
+    splits = split_train_val.make_splits(labels, nasbench_data.first_run_accuracy(data["metrics"]))
     assert len(splits["all"]) == 10000
     for name, index in splits.items():
         assert np.isfinite(labels[index]).all(), name
+
+
+def test_filters_test_the_first_run_not_the_resampled_label(converted):
+    """As the reproduction's `metrics[:, -1, 0, -1, 2] > 0.91`: an architecture whose first run is blown is
+    outside 91-N and denoise-*, whatever the label that replaces that run."""
+    _, data, _ = converted
+    labels = nasbench_data.validation_labels(data["metrics"])
+    first_run = nasbench_data.first_run_accuracy(data["metrics"]).copy()
+    splits = split_train_val.make_splits(labels, first_run)
+    good = splits["91-172"][:5]
+    first_run[good] = 0.1  # as if run 0 of these had blown up; their labels stay above 0.91
+    changed = split_train_val.make_splits(labels, first_run)
+    assert (labels[good] > 0.91).all()
+    assert not np.isin(good, changed["91-172"]).any() and not np.isin(good, changed["denoise-91"]).any()
+    assert len(changed["91-172"]) == len(splits["91-172"]) - 5
+    np.testing.assert_array_equal(changed["172"], splits["172"])
 
 
 def test_split_larger_than_the_data_is_an_error(converted, tmp_path, capsys):

@@ -11,7 +11,7 @@ import train
 from dataset import Nb101Dataset, denormalise_accuracy
 from model import GCNPredictor
 from predictor_data import write_split_file
-from test_model import copy_into_straightforward
+from reference_predictor import copy_into_reference, reference_inputs
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_epoch_positions_shuffle_each_set_and_drop_the_last_batch():
 def reference_training(graphs, rows, targets, seed, epochs, lr, wd=1e-3, batch_size=10):
     """One model trained with torch.optim.Adam + CosineAnnealingLR on the plain implementation,
     from the same initial weights and in the same batch order as train.fit (dropout off)."""
-    plain = copy_into_straightforward(GCNPredictor(num_models=1, seed=seed, dropout=0.0)).train()
+    plain = copy_into_reference(GCNPredictor(num_models=1, seed=seed, dropout=0.0)).train()
     optimizer = torch.optim.Adam(plain.parameters(), lr=lr, weight_decay=wd)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     generator = torch.Generator().manual_seed(seed)
@@ -102,7 +102,7 @@ def reference_training(graphs, rows, targets, seed, epochs, lr, wd=1e-3, batch_s
         for b in range(len(rows) // batch_size):
             batch = order[b * batch_size:(b + 1) * batch_size]
             optimizer.zero_grad()
-            output = plain({key: value[rows[batch]] for key, value in graphs.items()})
+            output = plain(*reference_inputs({key: value[rows[batch]] for key, value in graphs.items()}))
             torch.nn.functional.mse_loss(output, targets[batch]).backward()
             optimizer.step()
         scheduler.step()
@@ -124,7 +124,8 @@ def test_fit_follows_torch_adam_and_cosine_annealing(small, float64):
     model = train.fit(graphs, [(rows, targets)], epochs=4, lr=3e-3, dropout=0.0, seed=7)
     plain = reference_training(graphs, rows, targets, seed=7, epochs=4, lr=3e-3)
     with torch.no_grad():
-        torch.testing.assert_close(train.predict(model, graphs)[0], plain(graphs), rtol=1e-6, atol=1e-8)
+        torch.testing.assert_close(train.predict(model, graphs)[0], plain(*reference_inputs(graphs)), rtol=1e-6,
+                                   atol=1e-8)
 
 
 @pytest.mark.parametrize("copies", [1, 7])  # 3 models: threads inside operations; 21: two worker threads
