@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import train
-from dataset import Nb101Dataset, denormalise_accuracy, normalise_accuracy
+from dataset import denormalise_accuracy, normalise_accuracy
 from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, write_json
 
 THRESHOLD = 0.91  # "good architecture" label of the classifier, about the median accuracy
@@ -36,7 +36,7 @@ def fit_classifier(graphs, train_sets, fit_options, classifier_lr=CLASSIFIER_LR)
     """
     sets = [(torch.as_tensor(rows), torch.as_tensor(np.asarray(accuracy) > THRESHOLD, dtype=torch.float32))
             for rows, accuracy in train_sets]
-    return train.fit(graphs, sets, loss="bce", **{**fit_options, "lr": classifier_lr})
+    return train.fit(graphs, sets, **{**fit_options, "loss": "bce", "lr": classifier_lr})
 
 
 def passed_positions(logits, batch_size):
@@ -97,29 +97,29 @@ def metrics_where(predicted, accuracy, selected):
 def run_cascade(args, train_set, eval_set, device):
     """Train the cascade and the oracle-filter regressor on train_set; metrics on eval_set as a dict.
 
-    args carries train.py's flags (gcn_hidden, epochs, lr, wd, train_batch_size, seed,
-    quiet; classifier_lr and dropout when present).
+    args carries train.py's recipe-resolved flags (train.fit_arguments, ensemble; classifier_lr when
+    present). The classifier is one model; the regressor an ensemble when args.ensemble > 1.
     """
-    fit_options = dict(hidden=args.gcn_hidden, epochs=args.epochs, lr=args.lr, wd=args.wd,
-                       batch_size=args.train_batch_size, dropout=getattr(args, "dropout", 0.1), seed=args.seed,
-                       device=device, progress=not getattr(args, "quiet", False))
+    fit_options = train.fit_arguments(args, device)
     rows = np.arange(len(train_set))
     train_accuracy = train_set.accuracy.cpu().numpy()
     classifier = fit_classifier(train_set.graphs, [(rows, train_accuracy)], fit_options,
                                 getattr(args, "classifier_lr", CLASSIFIER_LR))
+    fit_options["loss"] = args.loss
     train_logits = train.predict(classifier, train_set.graphs)[0].numpy()
     oracle_rows = rows[train_accuracy > THRESHOLD]
     if len(oracle_rows) < args.train_batch_size:
         raise ValueError(f"only {len(oracle_rows)} training architectures are above {THRESHOLD}, "
                          f"fewer than one batch of {args.train_batch_size}")
-    # model 0: the cascade's regressor; model 1: the oracle filter (split 91-N), in one fit
+    # the cascade's regressor, then the oracle filter (split 91-N), each `ensemble` models, in one fit
     oracle_logits = np.where(train_accuracy > THRESHOLD, 1.0, -1.0)
     sets = regressor_sets([(rows, train_accuracy)] * 2, [train_logits, oracle_logits], args.train_batch_size)
-    regressor = train.fit(train_set.graphs, sets, loss="mse", **fit_options)
+    regressor = train.fit(train_set.graphs, [s for s in sets for _ in range(args.ensemble)], **fit_options)
 
     eval_accuracy = eval_set.accuracy.cpu().numpy()
     eval_logits = train.predict(classifier, eval_set.graphs)[0].numpy()
-    predicted = denormalise_accuracy(train.predict(regressor, eval_set.graphs)).double().numpy()
+    output = train.predict(regressor, eval_set.graphs).view(2, args.ensemble, -1).mean(1)
+    predicted = denormalise_accuracy(output).double().numpy()
     passed, good = eval_logits > 0, eval_accuracy > THRESHOLD
     metrics = {
         "threshold": THRESHOLD,
@@ -151,18 +151,14 @@ def parse_args(argv=None):
     parser.add_argument("--splits", default=DEFAULT_SPLITS)
     parser.add_argument("--train_split", default="172")
     parser.add_argument("--eval_split", default="all")
-    parser.add_argument("--gcn_hidden", type=train.positive_int, default=144)
-    parser.add_argument("--epochs", type=train.positive_int, default=300)
-    parser.add_argument("--lr", type=float, default=1e-4, help="regressor learning rate")
+    train.add_recipe_arguments(parser)
     parser.add_argument("--classifier_lr", type=float, default=CLASSIFIER_LR)
-    parser.add_argument("--wd", type=float, default=1e-3)
-    parser.add_argument("--train_batch_size", type=train.positive_int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, ...")
     parser.add_argument("--output_dir", default="runs/cascade")
     train.add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    return parser.parse_args(argv)
+    return train.resolve_recipe(parser.parse_args(argv))
 
 
 def main(argv=None):
@@ -171,8 +167,7 @@ def main(argv=None):
     start = time.time()
     try:
         device = train.resolve_device(args.device)
-        train_set = Nb101Dataset(args.data, args.train_split, args.splits, device)
-        eval_set = Nb101Dataset(args.data, args.eval_split, args.splits, device)
+        train_set, eval_set = train.load_datasets(args, device)
         metrics = run_cascade(args, train_set, eval_set, device)
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

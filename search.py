@@ -159,24 +159,40 @@ def random_search(pool, oracle, rngs):
 # Neural Predictor
 
 
-def neural_predictor(pool, oracle, rngs, num_train, fit_options, use_cascade=False, device="cpu", progress=False):
-    """Query N random architectures, fit one predictor per run (batched), query the rest in predicted order."""
+def query_labels(values):
+    """Training labels from queried validation accuracies: the reproduction's rule on the one run a query
+    returns, a blown run (< 0.2) replaced by the normalisation constant."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(values >= nasbench_data.BLOWN_ACCURACY, values, nasbench_data.LABEL_MEAN)
+
+
+def neural_predictor(pool, oracle, rngs, num_train, fit_options, use_cascade=False, propagation="faithful",
+                     ensemble=1, progress=False):
+    """Query N random architectures, fit one predictor (or an ensemble of `ensemble`) per run, all runs batched,
+    then query the rest in predicted order. fit_options: train.fit's keyword arguments, device included."""
     runs = np.arange(len(rngs))
     first = random_orders(rngs, len(pool), oracle.budget)[:, :num_train]
-    values = oracle.query(runs, first)
-    graphs = dataset.graph_tensors(pool.adjacency, pool.operations, pool.num_vertices, device=device)
-    fit = dict(fit_options, device=device, progress=progress)
+    labels = query_labels(oracle.query(runs, first))
+    device = fit_options["device"]
+    graphs = dataset.graph_tensors(pool.adjacency, pool.operations, pool.num_vertices, device, propagation)
+    fit = dict(fit_options, progress=progress)
     passed = None
+
+    def ensemble_scores(model):  # (R, P): the mean of each run's `ensemble` consecutive models
+        scores = predict_pool(model, graphs)
+        return scores.reshape(len(runs), ensemble, -1).mean(1)
+
     if use_cascade:
-        classifier = cascade.fit_classifier(graphs, list(zip(first, values)), fit)
+        classifier = cascade.fit_classifier(graphs, list(zip(first, labels)), fit)
         logits = predict_pool(classifier, graphs)
         train_logits = np.take_along_axis(logits, first, axis=1)
-        sets = cascade.regressor_sets(zip(first, values), train_logits, fit_options["batch_size"])
-        scores, passed = cascade.cascade_scores(logits, predict_pool(train.fit(graphs, sets, **fit), graphs))
+        sets = cascade.regressor_sets(zip(first, labels), train_logits, fit_options["batch_size"])
+        sets = [s for s in sets for _ in range(ensemble)]
+        scores, passed = cascade.cascade_scores(logits, ensemble_scores(train.fit(graphs, sets, **fit)))
     else:
         sets = [(torch.as_tensor(rows), dataset.normalise_accuracy(torch.as_tensor(v)).float())
-                for rows, v in zip(first, values)]
-        scores = predict_pool(train.fit(graphs, sets, **fit), graphs)
+                for rows, v in zip(first, labels) for _ in range(ensemble)]
+        scores = ensemble_scores(train.fit(graphs, sets, **fit))
     oracle.query(runs, rank_unqueried(scores, first, oracle.budget - num_train, passed))
 
 
@@ -519,10 +535,9 @@ def run_search(args):
         if method == "random":
             random_search(pool, oracle, rngs)
         elif method == "predictor":
-            fit_options = dict(hidden=args.gcn_hidden, epochs=args.epochs, lr=args.lr, wd=args.wd,
-                               batch_size=args.train_batch_size, dropout=args.dropout, seed=args.seed)
-            neural_predictor(pool, oracle, rngs, args.num_train, fit_options, args.cascade,
-                             train.resolve_device(args.device), progress)
+            fit_options = train.fit_arguments(args, train.resolve_device(args.device))
+            neural_predictor(pool, oracle, rngs, args.num_train, fit_options, args.cascade, args.propagation,
+                             args.ensemble, progress)
         else:
             space = search_space.enumerate_space(progress=progress)
             regularized_evolution(pool, oracle, rngs, space, args.population, args.tournament,
@@ -564,12 +579,7 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num_train", type=int, default=172, help="Neural Predictor: N random training queries")
     parser.add_argument("--cascade", action="store_true", help="Neural Predictor: classifier first stage")
-    parser.add_argument("--gcn_hidden", type=int, default=144)
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--wd", type=float, default=1e-3)
-    parser.add_argument("--train_batch_size", type=int, default=10)
-    parser.add_argument("--dropout", type=float, default=0.1)
+    train.add_recipe_arguments(parser)
     parser.add_argument("--population", type=int, default=50)
     parser.add_argument("--tournament", type=int, default=10)
     parser.add_argument("--mutation_rate", type=float, default=1.0)
@@ -579,7 +589,7 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="auto", help="auto = CUDA when available")
     train.add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
+    args = train.resolve_recipe(parser.parse_args(argv))
     if args.runs < 1 or args.budget < 1:
         parser.error("--runs and --budget must be positive")
     if "predictor" in args.methods and not args.train_batch_size <= args.num_train < args.budget:

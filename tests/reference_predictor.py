@@ -140,7 +140,6 @@ def main(argv=None):
     parser.add_argument("--train_split", default="172")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
     data = nasbench_data.read_hdf5(args.data)
     runs = nasbench_data.run_values(data["metrics"])
     labels = np.array([reference_label(r) for r in runs])

@@ -1,4 +1,5 @@
 """Tests of cascade.py: the classifier's filtering, on small HDF5 files cut from ../shared/nb101/labels_20k.jsonl."""
+import argparse
 import json
 
 import numpy as np
@@ -84,7 +85,7 @@ def test_run_cascade_regresses_what_the_classifier_passes(small_sets, monkeypatc
         return model
 
     monkeypatch.setattr(train, "fit", recording_fit)
-    args = type("Args", (), dict(FAST, classifier_lr=2e-3))()
+    args = train.resolve_recipe(argparse.Namespace(recipe="faithful", classifier_lr=2e-3, **FAST))
     metrics = cascade.run_cascade(args, train_set, eval_set, "cpu")
     (bce, classifier_lr, _, classifier), (mse, lr, regressor_rows, regressor) = fits
     assert (bce, classifier_lr, mse, lr) == ("bce", 2e-3, "mse", 1e-3)
@@ -112,7 +113,7 @@ def test_run_cascade_regresses_what_the_classifier_passes(small_sets, monkeypatc
 
 def test_neural_predictor_with_cascade_spends_exactly_its_budget(hdf5_20k):
     pool = search.load_pool(nasbench_data.read_hdf5(hdf5_20k))
-    fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0)
+    fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0, device="cpu")
     oracle, _ = run_method("predictor", pool, runs=2, budget=40, num_train=30, fit_options=fit_options,
                            use_cascade=True)
     assert (oracle.count == 40).all()

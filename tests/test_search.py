@@ -3,6 +3,7 @@ import json
 import os
 
 import numpy as np
+import torch
 import pytest
 
 import nasbench_data
@@ -88,12 +89,35 @@ def test_method_spends_exactly_its_budget(method, pool_20k, space):
 
 
 def test_neural_predictor_spends_exactly_its_budget_and_queries_its_ranking(pool_20k):
-    fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0)
+    fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0, device="cpu")
     oracle, _ = run_method("predictor", pool_20k, runs=2, budget=45, num_train=20, fit_options=fit_options)
     assert (oracle.count == 45).all()
     assert all(len(set(r)) == 45 for r in oracle.rows.tolist()), "the predictor never re-queries"
     random_oracle, _ = run_method("random", pool_20k, runs=2, budget=45)
     assert np.array_equal(oracle.rows[:, :20], random_oracle.rows[:, :20]), "same first draw as random search"
+
+
+def test_an_ensemble_ranks_by_the_mean_of_its_models(pool_20k, monkeypatch):
+    """With --ensemble 3 each run trains 3 models on its own queries and queries by their mean prediction."""
+    fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0, device="cpu")
+    fits, scores = [], []
+    original_fit, original_predict = search.train.fit, search.predict_pool
+    monkeypatch.setattr(search.train, "fit", lambda graphs, sets, **kw: fits.append(sets) or original_fit(
+        graphs, sets, **kw))
+    monkeypatch.setattr(search, "predict_pool", lambda model, graphs: scores.append(original_predict(
+        model, graphs)) or scores[-1])
+    oracle, _ = run_method("predictor", pool_20k, runs=2, budget=45, num_train=20, fit_options=fit_options,
+                           ensemble=3)
+    (sets,) = fits
+    assert len(sets) == 6 and all(torch.equal(sets[0][0], s[0]) for s in sets[:3])
+    mean = scores[0].reshape(2, 3, -1).mean(1)
+    expected = search.rank_unqueried(mean, oracle.rows[:, :20], 25)
+    assert np.array_equal(oracle.rows[:, 20:], expected)
+
+
+def test_blown_queries_train_on_the_normalisation_constant():
+    values = np.array([0.93, 0.1, 0.2, 0.85])
+    np.testing.assert_array_equal(search.query_labels(values), [0.93, nasbench_data.LABEL_MEAN, 0.2, 0.85])
 
 
 @pytest.mark.parametrize("method", ["random", "evolution"])

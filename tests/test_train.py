@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
+import nasbench_data
 import train
 from dataset import Nb101Dataset, denormalise_accuracy
 from model import GCNPredictor
@@ -302,3 +303,23 @@ def test_folds_below_two_are_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         train.parse_args(["--folds", "1"])
     assert exit_info.value.code == 2 and "--folds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("size", [2, 3, 17, 1000, 20001])
+def test_rank_correlations_equal_scipy(size, hdf5_20k):
+    """train.kendall_tau / spearman_rho against scipy.stats on real labels (many ties: multiples of 1/9984)
+    against noisy copies of them, and on arrays with more ties still."""
+    labels = nasbench_data.validation_labels(nasbench_data.read_hdf5(hdf5_20k)["metrics"])[:size]
+    rng = np.random.default_rng(size)
+    for predicted in (labels + rng.normal(0, 0.01, size), np.round(labels + rng.normal(0, 0.01, size), 2)):
+        assert train.kendall_tau(predicted, labels) == pytest.approx(stats.kendalltau(predicted, labels)[0], abs=1e-12)
+        assert train.spearman_rho(predicted, labels) == pytest.approx(stats.spearmanr(predicted, labels)[0],
+                                                                      abs=1e-12)
+
+
+def test_inversions_count_every_decreasing_pair():
+    rng = np.random.default_rng(0)
+    for size in (0, 1, 2, 5, 33, 200):
+        values = rng.integers(0, 7, size)
+        expected = sum(values[i] > values[j] for i in range(size) for j in range(i + 1, size))
+        assert train.inversions(values) == expected
