@@ -291,7 +291,6 @@ class GCNPredictor(torch.nn.Module):
                 p.grad = torch.zeros_like(p)
         return [p.detach()[models] for p in self.layers], [p.grad[models] for p in self.layers]
 
-    @torch.no_grad()
     def loss_and_gradient(self, graphs, targets, loss_weights, loss="mse", dropout_masks=None, models=slice(None),
                           views=None):
         """Weighted loss sum(loss_weights * loss(output, targets)) of one training batch; its gradient goes to .grad.
@@ -300,8 +299,9 @@ class GCNPredictor(torch.nn.Module):
         LOSSES (see batch_loss); dropout_masks: one step's
         sample_dropout_masks, or None for no dropout; models: the slice of the stack this batch is for
         (the other models' gradients are left alone); views: slice_views(models), for a caller that
-        steps many times and would otherwise remake them every step. The same numbers as autograd
-        through `forward`, but written out by hand: at batch size 10, autograd's bookkeeping of
+        steps many times and would otherwise remake them every step. It reads the weights through those
+        detached views, so autograd records nothing and no no_grad context is paid per step. The same
+        numbers as autograd through `forward`, but written out by hand: at batch size 10, autograd's bookkeeping of
         some sixty tiny operations would cost more than the arithmetic.
 
         Activations are laid out (model, direction, graph): one bmm over the M * 2 (model,

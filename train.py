@@ -84,17 +84,31 @@ class BatchedAdam:
                         [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params])
         self.counts = [0] * len(params[0])  # steps taken by each model
         self.device = params[0].device
+        self.sliced = {}
 
-    @torch.no_grad()
+    def slices(self, start, stop):
+        """The (params, grads, exp_avgs, exp_avg_sqs) views of models start..stop-1, made once per range."""
+        if (start, stop) not in self.sliced:
+            self.sliced[(start, stop)] = [[t[start:stop] for t in tensors] for tensors in self.tensors]
+        return self.sliced[(start, stop)]
+
     def step(self, lrs, models):
-        """One update of the models `models` (ascending indices); model m with learning rate lrs[m]."""
+        """One update of the models `models` (ascending indices); model m with learning rate lrs[m].
+
+        No autograd context is needed (nor paid for at every step): the tensors are detached."""
         for m in models:
             self.counts[m] += 1
+        first = models[0] if len(models) else None
+        if len(models) and models[-1] - first == len(models) - 1 and all(
+                lrs[m] == lrs[first] and self.counts[m] == self.counts[first] for m in models):
+            runs = [(first, models[-1] + 1)]  # the usual case: one run of models in lockstep
+        else:
+            runs = consecutive_runs(models, {m: (lrs[m], self.counts[m]) for m in models})
         calls = {}
-        for start, stop in consecutive_runs(models, {m: (lrs[m], self.counts[m]) for m in models}):
+        for start, stop in runs:
             lists = calls.setdefault(lrs[start], ([], [], [], [], []))
-            for target, tensors in zip(lists, self.tensors):
-                target.extend(t[start:stop] for t in tensors)
+            for target, tensors in zip(lists, self.slices(start, stop)):
+                target.extend(tensors)
             # the step count as the kernel wants it: a float32 tensor (CUDA's misreads float64 ones)
             step = torch.full((), float(self.counts[start]), dtype=torch.float32, device=self.device)
             lists[4].extend([step] * len(self.tensors[0]))
@@ -129,15 +143,18 @@ def fit(graphs, train_sets, *, loss="mse", hidden=144, epochs=300, lr=1e-4, wd=1
     epoch_positions and sample_dropout_masks): it trains exactly as a single run with
     seed + m would, whatever else is in the stack. lr: one learning rate or M of them.
     Adam + cosine annealing over epochs, batches of batch_size, the last incomplete batch
-    dropped, gradients zeroed every step. Threads: see below; the numbers do not depend on them.
+    dropped, gradients zeroed every step. Threads: see below. The same seed and thread count give the same
+    numbers; another number of CPU threads can change the last bits (the products' blocking), never the
+    random streams.
     """
     device = torch.device(device)
     cores = torch.get_num_threads() if device.type == "cpu" else 1
-    # One model's step is many small operations that threads inside them only slow down; a few models
-    # gain from threads inside operations; a stack of tens of models gains more from a worker thread per
-    # core, each on its own slices of the stack (torch releases the GIL inside operations).
+    # One model or a few gain from threads inside operations (every product is one bmm over an even number
+    # of (model, direction) pairs, which two cores share; the small operations stay on one thread); a stack
+    # of tens of models gains more from a worker thread per core, each on its own slices of the stack
+    # (torch releases the GIL inside operations).
     workers = cores if len(train_sets) >= 10 * cores else 1
-    with cpu_threads(1 if workers > 1 or len(train_sets) == 1 else cores, device):
+    with cpu_threads(1 if workers > 1 else cores, device):
         return _fit(graphs, train_sets, loss, hidden, epochs, lr, wd, batch_size, dropout, readout_init, seed, device,
                     progress, print_freq, workers)
 
