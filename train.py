@@ -465,6 +465,30 @@ def positive_int(text):
     return value
 
 
+def finite_float(text, low=0.0, low_inclusive=False, high=math.inf):
+    """A float in the interval from `low` (inclusive or not) to `high` (exclusive): argparse's error otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text}") from None
+    if not (math.isfinite(value) and (value >= low if low_inclusive else value > low) and value < high):
+        interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g})"
+        raise argparse.ArgumentTypeError(f"expected a finite number in {interval}, got {text}")
+    return value
+
+
+def positive_float(text):
+    return finite_float(text)
+
+
+def non_negative_float(text):
+    return finite_float(text, low_inclusive=True)
+
+
+def dropout_rate(text):
+    return finite_float(text, low_inclusive=True, high=1.0)
+
+
 # The two recipes. "faithful": the public reproduction's semantics exactly (REFERENCE.md), the
 # default. "improved": chosen by 5-fold cross-validation on the training architectures only
 # (crossval.py; the procedure and the grid are in the README). Flags given on the command line
@@ -491,10 +515,10 @@ def add_recipe_arguments(parser, loss_choices=("mse", "hinge", "mse+hinge")):
                         help="init of the two readout layers: torch (nn.Linear's default) or xavier")
     parser.add_argument("--gcn_hidden", type=positive_int, default=None)
     parser.add_argument("--epochs", type=positive_int, default=None)
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--wd", type=float, default=None)
+    parser.add_argument("--lr", type=positive_float, default=None)
+    parser.add_argument("--wd", type=non_negative_float, default=None)
     parser.add_argument("--train_batch_size", type=positive_int, default=None)
-    parser.add_argument("--dropout", type=float, default=None)
+    parser.add_argument("--dropout", type=dropout_rate, default=None, help="in [0, 1)")
     parser.add_argument("--loss", choices=loss_choices, default=None,
                         help="mse, hinge (pairwise ranking), or mse+hinge")
     parser.add_argument("--ensemble", type=positive_int, default=None,

@@ -263,6 +263,29 @@ def test_command_line_end_to_end(labels_hdf5, tmp_path, capsys):
     assert "MSE" in line and "tau" in line and "3-fold" in line
 
 
+def test_command_line_improved_recipe_ensemble_averages_its_models(labels_hdf5, tmp_path, monkeypatch):
+    """--recipe improved --ensemble 3: three models (seeds 5, 6, 7) trained with the recipe's settings, and the
+    reported predictions are their mean."""
+    path, splits = labels_hdf5
+    fits, outputs = [], []
+    original_fit, original_predict = train.fit, train.predict
+    monkeypatch.setattr(train, "fit", lambda graphs, sets, **kw: fits.append(kw) or original_fit(graphs, sets, **kw))
+    monkeypatch.setattr(train, "predict", lambda *a, **kw: outputs.append(original_predict(*a, **kw)) or outputs[-1])
+    code = train.main(["--data", path, "--splits", splits, "--train_split", "40", "--eval_split", "300",
+                       "--recipe", "improved", "--epochs", "2", "--ensemble", "3", "--seed", "5", "--quiet",
+                       "--output_dir", str(tmp_path / "run")])
+    assert code == 0
+    (options,) = fits
+    improved = train.RECIPES["improved"]
+    assert (options["loss"], options["lr"], options["seed"]) == (improved["loss"], improved["lr"], 5)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["args"]["propagation"] == "uniform" and results["args"]["recipe"] == "improved"
+    truth = Nb101Dataset(path, "300", splits, propagation="uniform").accuracy.numpy()
+    mean = denormalise_accuracy(outputs[-1].mean(0)).double().numpy()
+    assert outputs[-1].shape[0] == 3
+    assert results["metrics"]["eval"]["mse"] == pytest.approx(np.mean((100 * (mean - truth)) ** 2))
+
+
 def test_command_line_cascade_reports_classifier_and_regressor(labels_hdf5, tmp_path, capsys):
     path, splits = labels_hdf5
     output = tmp_path / "cascade"
@@ -323,3 +346,23 @@ def test_inversions_count_every_decreasing_pair():
         values = rng.integers(0, 7, size)
         expected = sum(values[i] > values[j] for i in range(size) for j in range(i + 1, size))
         assert train.inversions(values) == expected
+
+
+@pytest.mark.parametrize("flag, value", [("--lr", "-1"), ("--lr", "nan"), ("--lr", "inf"), ("--wd", "-0.1"),
+                                         ("--dropout", "1.5"), ("--dropout", "-0.1"), ("--epochs", "0"),
+                                         ("--ensemble", "0"), ("--recipe", "best"), ("--loss", "l1")])
+def test_recipe_flags_out_of_range_exit_2_naming_the_flag(flag, value, capsys):
+    with pytest.raises(SystemExit) as failure:
+        train.parse_args([flag, value])
+    assert failure.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_recipe_fills_only_the_flags_not_given():
+    args = train.parse_args(["--recipe", "improved", "--lr", "2e-4"])
+    improved = train.RECIPES["improved"]
+    assert args.lr == 2e-4 and args.epochs == improved["epochs"] and args.propagation == improved["propagation"]
+    assert args.loss == improved["loss"]
+    faithful = train.parse_args([])
+    assert (faithful.propagation, faithful.loss, faithful.lr, faithful.epochs, faithful.readout_init) == (
+        "faithful", "mse", 1e-4, 300, "torch")
