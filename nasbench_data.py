@@ -59,6 +59,27 @@ def atomic_output(path):
             os.unlink(tmp)
 
 
+def check_output_file(output, *inputs):
+    """DataError unless `output` can be written as a new file without touching any of `inputs`: not one of them
+    (also through a link), not a directory, in a directory that exists or can be made, writable."""
+    target = os.path.realpath(output)
+    for source in inputs:
+        if os.path.realpath(source) == target or (os.path.exists(source) and os.path.exists(output)
+                                                  and os.path.samefile(source, output)):
+            raise DataError(f"output {output} is the input {source}; writing it would destroy the input. "
+                            f"Choose another --output")
+    if os.path.isdir(output):
+        raise DataError(f"output {output} is a directory; give a file name")
+    directory = os.path.dirname(target)
+    existing = directory
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise DataError(f"output {output}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK) or (os.path.exists(output) and not os.access(output, os.W_OK)):
+        raise DataError(f"output {output} is not writable")
+
+
 def write_json(path, content):
     """Write `content` as indented JSON, atomically."""
     import json

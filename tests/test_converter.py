@@ -451,3 +451,35 @@ def test_graph_hashes_and_malformed_graphs_on_real_graphs(complete_rows, space):
     for adj, ops, bad_row in [(lower, operations, 0), (no_output_edge, operations, 1), (adjacency, swapped, 2),
                               (padding_edge, operations, small)]:
         assert np.flatnonzero(converter.malformed_graphs(adj, ops, num_vertices)).tolist() == [bad_row]
+
+
+def _converter_refuses(arguments, capsys, message):
+    with pytest.raises(SystemExit) as failure:
+        converter.main(arguments + ["--quiet"])
+    assert failure.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_output_that_is_the_input_is_refused_before_any_work(labels_20k_path, tmp_path, capsys):
+    """Also through a symlink; the input stays byte-identical."""
+    source = tmp_path / "rows.jsonl"
+    source.write_bytes(open(labels_20k_path, "rb").read()[:200000].rsplit(b"\n", 1)[0] + b"\n")
+    before = source.read_bytes()
+    _converter_refuses(["--input", str(source), "--output", str(source)], capsys, "is the input")
+    link = tmp_path / "link.hdf5"
+    link.symlink_to(source)
+    _converter_refuses(["--input", str(source), "--output", str(link)], capsys, "is the input")
+    assert source.read_bytes() == before
+    _converter_refuses(["--input", str(source), "--output", str(tmp_path)], capsys, "is a directory")
+    _converter_refuses(["--input", str(source), "--output", str(source / "x.hdf5")], capsys, "is a file")
+
+
+def test_split_tool_refuses_to_overwrite_its_hdf5(hdf5_20k, tmp_path, capsys):
+    from tools import split_train_val
+    copy = tmp_path / "d.hdf5"
+    copy.write_bytes(open(hdf5_20k, "rb").read())
+    before = copy.read_bytes()
+    with pytest.raises(SystemExit) as failure:
+        split_train_val.main(["--data", str(copy), "--output", str(copy)])
+    assert failure.value.code == 2 and "is the input" in capsys.readouterr().err
+    assert copy.read_bytes() == before

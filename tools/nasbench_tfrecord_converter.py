@@ -474,6 +474,11 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     args = parser.parse_args(argv)
     try:
+        nasbench_data.check_output_file(args.output, args.input)
+    except nasbench_data.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
         summary = convert(args.input, args.output, args.skip_sha256, args.quiet)
     except ConversionError as e:
         raise SystemExit(f"error: {args.input}: {e}") from None

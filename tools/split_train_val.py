@@ -61,6 +61,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
+        nasbench_data.check_output_file(args.output, args.data)
+    except nasbench_data.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
         data = nasbench_data.read_hdf5(args.data)
     except nasbench_data.DataError as e:
         raise SystemExit(f"error: {e}") from None
