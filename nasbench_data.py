@@ -80,12 +80,23 @@ def check_output_file(output, *inputs):
         raise DataError(f"output {output} is not writable")
 
 
+def json_safe(content):
+    """`content` with every NaN or infinite float replaced by None (null): bare NaN is not valid JSON."""
+    if isinstance(content, float):
+        return content if np.isfinite(content) else None
+    if isinstance(content, dict):
+        return {key: json_safe(value) for key, value in content.items()}
+    if isinstance(content, (list, tuple)):
+        return [json_safe(value) for value in content]
+    return content
+
+
 def write_json(path, content):
-    """Write `content` as indented JSON, atomically."""
+    """Write `content` as indented, valid JSON (NaN as null), atomically."""
     import json
     with atomic_output(path) as tmp:
         with open(tmp, "w") as f:
-            json.dump(content, f, indent=2)
+            json.dump(json_safe(content), f, indent=2, allow_nan=False)
 
 
 def metric_index(field, epochs=108, checkpoint="final"):

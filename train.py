@@ -606,6 +606,8 @@ def main(argv=None):
     try:
         device = resolve_device(args.device)
         train_set, eval_set = load_datasets(args, device)
+        if len(eval_set) == 0:
+            raise DataError(f"eval split {args.eval_split!r} has no architectures; choose another --eval_split")
         lap("load")
         model = fit(train_set.graphs, [(torch.arange(len(train_set)), train_set.target)] * args.ensemble,
                     print_freq=args.train_print_freq, **fit_arguments(args, device))

@@ -366,3 +366,19 @@ def test_recipe_fills_only_the_flags_not_given():
     faithful = train.parse_args([])
     assert (faithful.propagation, faithful.loss, faithful.lr, faithful.epochs, faithful.readout_init) == (
         "faithful", "mse", 1e-4, 300, "torch")
+
+
+def test_degenerate_eval_splits(labels_hdf5, tmp_path, capsys, monkeypatch):
+    """An empty eval split stops before training (exit 2); a 1-row one writes valid JSON, null for the tau."""
+    path, _ = labels_hdf5
+    splits = write_split_file(tmp_path / "splits.npz", path, {"40": np.arange(40), "one": np.array([7]),
+                                                             "none": np.array([], dtype=np.int64)})
+    trained = []
+    original_fit = train.fit
+    monkeypatch.setattr(train, "fit", lambda *a, **kw: trained.append(1) or original_fit(*a, **kw))
+    common = ["--data", path, "--splits", splits, "--train_split", "40", "--epochs", "1", "--quiet"]
+    assert train.main(common + ["--eval_split", "none", "--output_dir", str(tmp_path / "none")]) == 2
+    assert "no architectures" in capsys.readouterr().err and not trained
+    assert train.main(common + ["--eval_split", "one", "--output_dir", str(tmp_path / "one")]) == 0
+    text = (tmp_path / "one" / "results.json").read_text()
+    assert "NaN" not in text and json.loads(text)["metrics"]["eval"]["kendall_tau"] is None
