@@ -155,7 +155,7 @@ def main(argv=None):
         lambda: fit(train_set.graphs, one_set, epochs=args.epochs, device=device),
         lambda: cross_validate(train_set.graphs, train_set.target, train_set.accuracy, args.folds, epochs=args.epochs,
                                device=device), repeats=args.repeats)
-    row(f"train.fit: {len(train_set)} architectures x {args.epochs} epochs", single, cpu, 1)
+    row(f"train.fit: {len(train_set)} architectures x {args.epochs} epochs", single, cpu, torch.get_num_threads())
     row(f"{args.folds}-fold cross-validation as one batched fit ({ratio:.2f} x one training, median of the pairs)",
         wall, cv_cpu, torch.get_num_threads() if device.type == "cpu" else 1)
     if not args.skip_baseline and device.type == "cpu":
