@@ -1,12 +1,14 @@
 """Train the Neural Predictor on one split and evaluate it on another.
 
-    python train.py                                   # 172 architectures, 300 epochs, evaluated on all
+    python train.py                                   # faithful recipe: 172 architectures, 300 epochs, eval on all
+    python train.py --recipe improved                 # the recipe chosen by cross-validation (RECIPES)
     python train.py --train_split 860 --gcn_hidden 320 --visualize
     python train.py --train_split 91-172 --eval_split denoise-91 --epochs 600 --lr 2e-4
     python train.py --folds 5                         # plus 5-fold cross-validation on the training split
     python train.py --cascade                         # plus the classifier cascade (see cascade.py)
 
-Flags follow the public PyTorch reproduction. Writes `results.json` (and with
+Flags follow the public PyTorch reproduction; --recipe sets the defaults of the training flags
+(faithful: the reproduction's semantics exactly; improved: chosen by crossval.py). Writes `results.json` (and with
 --visualize `scatter.png`) to --output_dir. The importable `fit` trains M models
 (seeds, folds, search runs) as one batched model; `predict` evaluates them.
 """
