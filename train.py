@@ -451,7 +451,8 @@ def plot_scatter(path, predicted, true, seen, title):
 
 def add_threads_argument(parser):
     """The --threads flag of the scripts that train; use_threads(args) applies it."""
-    parser.add_argument("--threads", type=int, default=0, help="CPU cores for torch (0: torch's default, all of them)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU cores for torch (0: torch's default, all of them; 1 when other jobs hold the cores)")
 
 
 def use_threads(args):
@@ -553,6 +554,7 @@ def parse_args(argv=None):
                         help="also train the classifier cascade (cascade.py) and report it on the eval split")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--output_dir", default="runs/train")
+    add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.folds == 1 or args.folds < 0:
@@ -599,6 +601,7 @@ def fit_arguments(args, device):
 
 def main(argv=None):
     args = parse_args(argv)
+    use_threads(args)
     seconds, clock = {}, time.time()
 
     def lap(name):
