@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 import train
-from model import PROPAGATION_RULES, READOUT_INITS
+from model import PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
 from dataset import denormalise_accuracy, graph_tensors, normalise_accuracy
 from nasbench_data import (DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, write_json, read_hdf5, read_splits,
                            select_split, validation_labels)
@@ -137,7 +137,7 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, nargs="+", default=[100, 300])
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 4e-4])
     parser.add_argument("--propagation", nargs="+", choices=PROPAGATION_RULES, default=["faithful"])
-    parser.add_argument("--losses", nargs="+", choices=("mse", "hinge", "mse+hinge"), default=["mse"])
+    parser.add_argument("--losses", nargs="+", choices=REGRESSION_LOSSES, default=["mse"])
     parser.add_argument("--ensembles", type=int, nargs="+", default=[1],
                         help="ensemble sizes to try (each trains that many seeds per fold)")
     parser.add_argument("--readout_init", choices=READOUT_INITS, default="torch")

@@ -132,6 +132,7 @@ def distinct_states(states):
     return rank.view(states.shape[:-1]), representative
 
 
+REGRESSION_LOSSES = ("mse", "hinge", "mse+hinge")  # what a regressor can train with (bce: the classifier)
 LOSSES = ("mse", "bce", "hinge", "mse+hinge")
 READOUT_INITS = ("torch", "xavier")
 HINGE_MARGIN = 0.1  # on the normalised scale: a tenth of the labels' standard deviation

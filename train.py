@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from dataset import Nb101Dataset, denormalise_accuracy
-from model import LOSSES, PROPAGATION_RULES, READOUT_INITS, GCNPredictor, model_inputs
+from model import LOSSES, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES, GCNPredictor, model_inputs
 from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, write_json
 
 
@@ -100,14 +100,8 @@ class BatchedAdam:
         No autograd context is needed (nor paid for at every step): the tensors are detached."""
         for m in models:
             self.counts[m] += 1
-        first = models[0] if len(models) else None
-        if len(models) and models[-1] - first == len(models) - 1 and all(
-                lrs[m] == lrs[first] and self.counts[m] == self.counts[first] for m in models):
-            runs = [(first, models[-1] + 1)]  # the usual case: one run of models in lockstep
-        else:
-            runs = consecutive_runs(models, {m: (lrs[m], self.counts[m]) for m in models})
         calls = {}
-        for start, stop in runs:
+        for start, stop in consecutive_runs(models, {m: (lrs[m], self.counts[m]) for m in models}):
             lists = calls.setdefault(lrs[start], ([], [], [], [], []))
             for target, tensors in zip(lists, self.slices(start, stop)):
                 target.extend(tensors)
@@ -508,7 +502,7 @@ RECIPE_FLAGS = {"propagation": "propagation", "readout_init": "readout_init", "h
                 "loss": "loss", "ensemble": "ensemble"}
 
 
-def add_recipe_arguments(parser, loss_choices=("mse", "hinge", "mse+hinge")):
+def add_recipe_arguments(parser):
     """--recipe and the flags it sets (each one overrides the recipe's value); resolve_recipe(args) fills them."""
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="faithful",
                         help="faithful: the public reproduction's semantics (default); improved: chosen by CV")
@@ -522,7 +516,7 @@ def add_recipe_arguments(parser, loss_choices=("mse", "hinge", "mse+hinge")):
     parser.add_argument("--wd", type=non_negative_float, default=None)
     parser.add_argument("--train_batch_size", type=positive_int, default=None)
     parser.add_argument("--dropout", type=dropout_rate, default=None, help="in [0, 1)")
-    parser.add_argument("--loss", choices=loss_choices, default=None,
+    parser.add_argument("--loss", choices=REGRESSION_LOSSES, default=None,
                         help="mse, hinge (pairwise ranking), or mse+hinge")
     parser.add_argument("--ensemble", type=positive_int, default=None,
                         help="average this many models (seeds seed, seed+1, ...)")
