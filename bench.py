@@ -1,88 +1,35 @@
-"""Speed of the predictor: training, cross-validation and whole-space prediction.
+"""Speed of the predictors: training, cross-validation, whole-space prediction, whole processes.
 
     python bench.py                          # all benchmarks on the default device (CUDA when available)
     python bench.py --device cpu --skip-baseline --output runs/bench.md
 
-Times (1) training 172 architectures for 300 epochs with the batched `train.fit`, and
-with a straightforward implementation as in the public reproduction (per-item
-Dataset, default-collate DataLoader, torch.optim.Adam, one module per layer that
-normalises the adjacency every step); (2) 5-fold cross-validation as one batched fit
-against one training, timed in alternation (a pair's ratio is immune to the machine's
-drift); (3) predicting every one of the 423,624 architectures of the
-enumerated space. Reports wall and process CPU seconds (CPU seconds show the work
-done when other programs share the machine) and peak resident memory.
+Times (1) training the GCN on 172 architectures for 300 epochs with engine.fit's fast
+backend against its autograd backend (loss.backward() through model.GCN, torch.optim.Adam),
+in alternation (a pair's ratio is immune to the machine's drift), and the MLP and CNN
+baselines (autograd); (2) 5-fold cross-validation as one stacked fit against one
+training, in alternation; (3) predicting every one of the 423,624 architectures of the
+enumerated space, both backends; (4) whole processes, start-up included: `python train.py`
+against `python tests/reference_predictor.py` (an independent plain implementation
+trained the public reproduction's way: per-batch modules, torch.optim.Adam), in
+alternation. Reports wall and process CPU seconds (CPU seconds show the work done when
+other programs share the machine) and peak resident memory.
 """
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import time
 
 import torch
 
+import cli
 import search_space
 from dataset import Nb101Dataset, graph_tensors
-from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output
-from train import cpu_threads, cross_validate, fit, predict, resolve_device
+from engine import cross_validate, fit, predict
+from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output
 
-
-class StraightforwardLayer(torch.nn.Module):
-    """One bidirectional GCN layer written plainly, as in the public reproduction."""
-
-    def __init__(self, in_features, out_features, dropout):
-        super().__init__()
-        self.forward_weight = torch.nn.Parameter(torch.empty(in_features, out_features))
-        self.backward_weight = torch.nn.Parameter(torch.empty(in_features, out_features))
-        self.dropout = torch.nn.Dropout(dropout)
-        torch.nn.init.xavier_uniform_(self.forward_weight)
-        torch.nn.init.xavier_uniform_(self.backward_weight)
-
-    def forward(self, h, adjacency):
-        with_self = adjacency + torch.eye(adjacency.shape[-1])
-        forward_norm = with_self / with_self.sum(-1, keepdim=True)
-        backward_norm = with_self.transpose(1, 2) / with_self.transpose(1, 2).sum(-1, keepdim=True)
-        out1 = torch.relu(forward_norm @ (h @ self.forward_weight))
-        out2 = torch.relu(backward_norm @ (h @ self.backward_weight))
-        return self.dropout((out1 + out2) / 2)
-
-
-class StraightforwardPredictor(torch.nn.Module):
-    """The GCN predictor as one plain module per layer: the baseline, and an independent check of model.py."""
-
-    def __init__(self, hidden=144, num_layers=3, readout=128, dropout=0.1):
-        super().__init__()
-        self.layers = torch.nn.ModuleList(
-            StraightforwardLayer(5 if i == 0 else hidden, hidden, dropout) for i in range(num_layers))
-        self.fc1 = torch.nn.Linear(hidden, readout, bias=False)
-        self.fc2 = torch.nn.Linear(readout, 1, bias=False)
-        self.dropout = torch.nn.Dropout(dropout)
-        torch.nn.init.xavier_uniform_(self.fc1.weight)
-        torch.nn.init.xavier_uniform_(self.fc2.weight)
-
-    def forward(self, batch):
-        h, adjacency, mask = batch["operations"], batch["adjacency"], batch["mask"]
-        for layer in self.layers:
-            h = layer(h, adjacency)
-        pooled = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-        return self.fc2(self.dropout(self.fc1(pooled))).view(-1)
-
-
-def train_straightforward(dataset, epochs, lr=1e-4, wd=1e-3, batch_size=10, seed=0):
-    """The public reproduction's training loop: DataLoader over items, Adam, cosine annealing."""
-    torch.manual_seed(seed)
-    model = StraightforwardPredictor()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
-    model.train()
-    for _ in range(epochs):
-        for batch in loader:
-            optimizer.zero_grad()
-            loss = torch.nn.functional.mse_loss(model(batch), batch["target"])
-            loss.backward()
-            optimizer.step()
-        scheduler.step()
-    return model
+ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 def timed(function, *args, repeats=1, **kwargs):
@@ -114,29 +61,43 @@ def timed_pair(first, second, repeats=1):
     return result, wall_1, cpu_1, wall_2, cpu_2, ratio
 
 
+def whole_process(command):
+    """A command-line call of this repository's scripts as a function (wall time is what timed measures);
+    ValueError with its last output when it fails."""
+    def call():
+        done = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True)
+        if done.returncode:
+            raise ValueError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return call
+
+
 def peak_memory_mb():
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=DEFAULT_HDF5)
     parser.add_argument("--splits", default=DEFAULT_SPLITS)
     parser.add_argument("--train_split", default="172")
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median is reported")
-    parser.add_argument("--skip-baseline", action="store_true", help="do not time the straightforward baseline")
+    parser.add_argument("--epochs", type=cli.positive_int, default=300)
+    parser.add_argument("--folds", type=cli.positive_int, default=5)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    parser.add_argument("--repeats", type=cli.positive_int, default=3, help="runs per measurement; the median is reported")
+    parser.add_argument("--skip-baseline", action="store_true",
+                        help="skip the whole-process comparison with tests/reference_predictor.py")
     parser.add_argument("--output", default=None, help="also write the Markdown table to this file")
     args = parser.parse_args(argv)
-    try:
-        device = resolve_device(args.device)
-        train_set = Nb101Dataset(args.data, args.train_split, args.splits)
-    except (DataError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.folds < 2:
+        parser.error("--folds needs K >= 2")
+    return args
+
+
+def bench(args, device):
+    train_set = Nb101Dataset(args.data, args.train_split, args.splits, device)
+    if args.output:
+        cli.check_output_dir(os.path.dirname(os.path.abspath(args.output)))
     space = search_space.enumerate_space()
     name = f"CPU ({os.cpu_count()} cores)" if device.type == "cpu" else torch.cuda.get_device_name(device)
     header = (f"{name}, torch {torch.__version__}; {len(train_set)} training architectures, {args.epochs} epochs; "
@@ -145,34 +106,56 @@ def main(argv=None):
               "|---|---|---|---|---|")
     print(header, flush=True)
     rows = []
+    threads = torch.get_num_threads() if device.type == "cpu" else 1
 
     def row(what, wall, cpu, threads):
-        rows.append(f"| {what} | {wall:.2f} | {cpu:.2f} | {threads} | {peak_memory_mb():.0f} |")
+        cpu = "-" if cpu is None else f"{cpu:.2f}"  # a child process's CPU time is not this process's
+        rows.append(f"| {what} | {wall:.2f} | {cpu} | {threads} | {peak_memory_mb():.0f} |")
         print(rows[-1], flush=True)
 
     one_set = [(torch.arange(len(train_set)), train_set.target)]
-    model, single, cpu, wall, cv_cpu, ratio = timed_pair(
-        lambda: fit(train_set.graphs, one_set, epochs=args.epochs, device=device),
-        lambda: cross_validate(train_set.graphs, train_set.target, train_set.accuracy, args.folds, epochs=args.epochs,
-                               device=device), repeats=args.repeats)
-    row(f"train.fit: {len(train_set)} architectures x {args.epochs} epochs", single, cpu, torch.get_num_threads())
-    row(f"{args.folds}-fold cross-validation as one batched fit ({ratio:.2f} x one training, median of the pairs)",
-        wall, cv_cpu, torch.get_num_threads() if device.type == "cpu" else 1)
-    if not args.skip_baseline and device.type == "cpu":
-        with cpu_threads(1, device):  # its fastest setting, as for fit's single model
-            _, wall, cpu = timed(train_straightforward, train_set, args.epochs)
-        row(f"straightforward baseline: DataLoader, torch.optim.Adam ({wall / single:.1f} x train.fit)", wall, cpu, 1)
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # its first use imports torch._dynamo (1.3 s): not timed
+
+    def train(**options):
+        return lambda: fit(train_set.graphs, one_set, epochs=args.epochs, device=device, **options)
+
+    model, single, cpu, wall, plain_cpu, ratio = timed_pair(train(), train(backend="autograd"), repeats=args.repeats)
+    row(f"fit, GCN, fast backend: {len(train_set)} architectures x {args.epochs} epochs", single, cpu, threads)
+    row(f"fit, GCN, autograd backend ({ratio:.2f} x the fast one, median of the pairs)", wall, plain_cpu, threads)
+    for predictor in ("mlp", "cnn"):
+        _, wall, cpu = timed(train(predictor=predictor), repeats=args.repeats)
+        row(f"fit, {predictor.upper()} (autograd)", wall, cpu, threads)
+    _, _, _, wall, cv_cpu, ratio = timed_pair(
+        train(), lambda: cross_validate(train_set.graphs, train_set.target, train_set.accuracy, args.folds,
+                                        epochs=args.epochs, device=device), repeats=args.repeats)
+    row(f"{args.folds}-fold cross-validation as one stacked fit ({ratio:.2f} x one training, median of the pairs)",
+        wall, cv_cpu, threads)
 
     graphs, wall, cpu = timed(graph_tensors, space.adjacency, space.operations, space.num_vertices, device)
-    row(f"graph_tensors of all {len(space):,} architectures", wall, cpu, torch.get_num_threads())
-    for threads in sorted({1, os.cpu_count()}) if device.type == "cpu" else [1]:
-        _, wall, cpu = timed(predict, model, graphs, threads=threads, repeats=args.repeats)
-        row(f"predict all {len(space):,} architectures", wall, cpu, threads)
+    row(f"graph_tensors of all {len(space):,} architectures", wall, cpu, threads)
+    for count in sorted({1, os.cpu_count()}) if device.type == "cpu" else [1]:
+        _, wall, cpu = timed(predict, model, graphs, threads=count, repeats=args.repeats)
+        row(f"predict all {len(space):,} architectures, fast backend", wall, cpu, count)
+    _, wall, cpu = timed(predict, model, graphs, backend="autograd")
+    row(f"predict all {len(space):,} architectures, autograd backend (forward)", wall, cpu, threads)
+
+    if not args.skip_baseline and device.type == "cpu":
+        _, wall, _, reference_wall, _, ratio = timed_pair(
+            whole_process(["train.py", "--quiet", "--output_dir", os.path.join("runs", "bench_train")]),
+            whole_process([os.path.join("tests", "reference_predictor.py")]), repeats=args.repeats)
+        row("whole process: `python train.py` (faithful recipe)", wall, None, threads)
+        row(f"whole process: `python tests/reference_predictor.py`, the reproduction's way ({ratio:.2f} x "
+            "train.py, median of the pairs)", reference_wall, None, threads)
     if args.output:
         with atomic_output(args.output) as tmp:
             with open(tmp, "w") as f:
                 f.write(header + "\n" + "\n".join(rows) + "\n")
     return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    return cli.run(bench, args)
 
 
 if __name__ == "__main__":

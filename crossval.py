@@ -5,7 +5,7 @@
 
 For each N the training architectures are the split file's split named N where it
 exists (172, 334, 860 from tools/split_train_val.py), else N labelled rows drawn with
---seed. Folds come from train.kfold_positions (disjoint, together the whole set). For
+--seed. Folds come from engine.kfold_positions (disjoint, together the whole set). For
 each (hidden, epochs) the K folds x all learning rates train as one batched fit with
 per-model learning rates. The configuration with the lowest mean validation MSE wins;
 the one with the highest mean Kendall tau is shown too (MSE on a few dozen held-out
@@ -22,29 +22,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-import train
-from model import PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
-from dataset import denormalise_accuracy, graph_tensors, normalise_accuracy
-from nasbench_data import (DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, write_json, read_hdf5, read_splits,
-                           select_split, validation_labels)
+import cli
+import engine
+from dataset import denormalise_accuracy, graph_tensors, normalise_accuracy, training_rows
+from metrics import regression_metrics
+from model import PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
+from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, write_json, read_hdf5, validation_labels
 
 SIZES = (43, 86, 172, 334, 860)
 # hidden size by N in one public replication (REFERENCE.md)
 REFERENCE_HIDDEN = {43: 48, 86: 72, 129: 96, 172: 144, 334: 210, 860: 320}
 METRICS = ("mse", "kendall_tau")
-
-
-def training_rows(labels, hashes, size, splits_path, seed):
-    """(HDF5 rows, source) of the N training architectures: split `N` of the split file, else a seeded draw."""
-    if os.path.exists(splits_path):
-        splits = read_splits(splits_path, hashes)
-        if str(size) in splits:
-            return select_split(splits, str(size), splits_path), f"split {size}"
-    labelled = np.flatnonzero(np.isfinite(labels))
-    if size > len(labelled):
-        raise DataError(f"N = {size} exceeds the {len(labelled)} architectures with a label")
-    rows = np.random.default_rng([seed, size]).choice(labelled, size, replace=False)
-    return np.sort(rows), f"random draw (seed {seed})"
 
 
 def summarise(per_fold):
@@ -66,23 +54,23 @@ def cross_validate_grid(graphs, accuracy, folds, lrs, seed=0, ensemble=1, **fit_
     out-of-fold predictions together: steadier than a mean over folds of a few dozen), "per_fold"}.
     """
     accuracy = np.asarray(accuracy, dtype=np.float64)
-    validation = train.kfold_positions(len(accuracy), folds, seed)
+    validation = engine.kfold_positions(len(accuracy), folds, seed)
     everything = torch.arange(len(accuracy))
     target = normalise_accuracy(torch.as_tensor(accuracy)).float()
     train_rows = [everything[~torch.isin(everything, fold)] for fold in validation]
     sets = [(rows, target[rows]) for _ in lrs for rows in train_rows for _ in range(ensemble)]
-    model = train.fit(graphs, sets, lr=[lr for lr in lrs for _ in validation for _ in range(ensemble)], seed=seed,
+    model = engine.fit(graphs, sets, lr=[lr for lr in lrs for _ in validation for _ in range(ensemble)], seed=seed,
                       **fit_kwargs)
-    output = train.predict(model, graphs).view(len(lrs), folds, ensemble, -1).mean(2)
+    output = engine.predict(model, graphs, backend=fit_kwargs.get("backend", "auto")).view(len(lrs), folds, ensemble, -1).mean(2)
     predicted = denormalise_accuracy(output).double().numpy()
     results = []
     for i, lr in enumerate(lrs):
-        per_fold = [train.regression_metrics(predicted[i, k, fold.numpy()], accuracy[fold.numpy()])
+        per_fold = [regression_metrics(predicted[i, k, fold.numpy()], accuracy[fold.numpy()])
                     for k, fold in enumerate(validation)]
         out_of_fold = np.empty(len(accuracy))
         for k, fold in enumerate(validation):
             out_of_fold[fold.numpy()] = predicted[i, k, fold.numpy()]
-        pooled = train.regression_metrics(out_of_fold, accuracy)["kendall_tau"]
+        pooled = regression_metrics(out_of_fold, accuracy)["kendall_tau"]
         results.append({"lr": lr, **summarise(per_fold), "pooled_tau": pooled, "per_fold": per_fold})
     return results
 
@@ -131,44 +119,42 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=DEFAULT_HDF5)
     parser.add_argument("--splits", default=DEFAULT_SPLITS)
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="training-set sizes N")
-    parser.add_argument("--folds", type=int, default=3, help="K (3 keeps the default grid near 10 minutes on CPU)")
-    parser.add_argument("--hidden", type=int, nargs="+", default=[48, 144])
-    parser.add_argument("--epochs", type=int, nargs="+", default=[100, 300])
-    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 4e-4])
+    parser.add_argument("--sizes", type=cli.positive_int, nargs="+", default=list(SIZES), help="training-set sizes N")
+    parser.add_argument("--folds", type=cli.positive_int, default=3,
+                        help="K (3 keeps the default grid near 10 minutes on CPU)")
+    parser.add_argument("--predictor", choices=sorted(PREDICTORS), default="gcn")
+    parser.add_argument("--backend", choices=engine.BACKENDS, default="auto")
+    parser.add_argument("--hidden", type=cli.positive_int, nargs="+", default=[48, 144], help="the GCN's hidden size")
+    parser.add_argument("--epochs", type=cli.positive_int, nargs="+", default=[100, 300])
+    parser.add_argument("--lrs", type=cli.positive_float, nargs="+", default=[1e-4, 4e-4])
     parser.add_argument("--propagation", nargs="+", choices=PROPAGATION_RULES, default=["faithful"])
     parser.add_argument("--losses", nargs="+", choices=REGRESSION_LOSSES, default=["mse"])
-    parser.add_argument("--ensembles", type=int, nargs="+", default=[1],
+    parser.add_argument("--ensembles", type=cli.positive_int, nargs="+", default=[1],
                         help="ensemble sizes to try (each trains that many seeds per fold)")
     parser.add_argument("--readout_init", choices=READOUT_INITS, default="torch")
-    parser.add_argument("--wd", type=float, default=1e-3)
-    parser.add_argument("--train_batch_size", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, ...")
-    parser.add_argument("--output_dir", default="results/crossval")
-    train.add_threads_argument(parser)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--wd", type=cli.non_negative_float, default=1e-3)
+    parser.add_argument("--dropout", type=cli.dropout_rate, default=0.1)
+    parser.add_argument("--train_batch_size", type=cli.positive_int, default=10)
+    cli.add_machine_arguments(parser, "results/crossval")
     args = parser.parse_args(argv)
     if args.folds < 2:
         parser.error("--folds needs K >= 2")
+    if args.backend == "fast" and args.predictor != "gcn":
+        parser.error("--backend fast exists for --predictor gcn only; use --backend autograd or auto")
+    too_few = [n for n in args.sizes if n < args.folds]
+    if too_few:
+        parser.error(f"--sizes {too_few}: fewer architectures than --folds {args.folds}")
     too_small = [n for n in args.sizes if n * (args.folds - 1) // args.folds < args.train_batch_size]
     if too_small:
         parser.error(f"sizes {too_small} leave fewer than one batch of {args.train_batch_size} per training fold")
     return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    train.use_threads(args)
+def crossval(args, device):
     start = time.time()
-    try:
-        device = train.resolve_device(args.device)
-        data = read_hdf5(args.data)
-        labels = validation_labels(data["metrics"])
-        chosen = {size: training_rows(labels, data["hash"], size, args.splits, args.seed) for size in args.sizes}
-    except (DataError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    data = read_hdf5(args.data)
+    labels = validation_labels(data["metrics"])
+    chosen = {size: training_rows(labels, data["hash"], size, args.splits, args.seed) for size in args.sizes}
     by_size = {}
     jobs = list(itertools.product(args.sizes, args.propagation, args.losses, args.hidden, args.epochs,
                                   args.ensembles))
@@ -177,22 +163,27 @@ def main(argv=None):
         rows, source = chosen[size]
         graphs = graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows], device,
                                propagation)
-        results = cross_validate_grid(graphs, labels[rows], args.folds, args.lrs, args.seed, ensemble, loss=loss,
-                                      hidden=hidden, epochs=epochs, wd=args.wd, batch_size=args.train_batch_size,
-                                      readout_init=args.readout_init, device=device)
+        results = cross_validate_grid(graphs, labels[rows], args.folds, args.lrs, args.seed, ensemble,
+                                      predictor=args.predictor, backend=args.backend, loss=loss, hidden=hidden,
+                                      epochs=epochs, wd=args.wd, batch_size=args.train_batch_size,
+                                      dropout=args.dropout, readout_init=args.readout_init, device=device)
         entry = by_size.setdefault(size, {"source": source, "grid": []})
         entry["grid"] += [{"propagation": propagation, "loss": loss, "hidden": hidden, "epochs": epochs,
                            "ensemble": ensemble, **r} for r in results]
     table = markdown(by_size, args.folds)
     os.makedirs(args.output_dir, exist_ok=True)
+    write_json(os.path.join(args.output_dir, "crossval.json"),
+               {"args": vars(args), "seconds": time.time() - start, "sizes": {str(k): v for k, v in by_size.items()}})
     with atomic_output(os.path.join(args.output_dir, "crossval.md")) as tmp:
         with open(tmp, "w") as f:
             f.write(table)
-    write_json(os.path.join(args.output_dir, "crossval.json"),
-               {"args": vars(args), "seconds": time.time() - start, "sizes": {str(k): v for k, v in by_size.items()}})
     print(table)
     print(f"{time.time() - start:.0f} s; wrote {args.output_dir}/crossval.md and crossval.json", file=sys.stderr)
     return 0
+
+
+def main(argv=None):
+    return cli.run(crossval, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -15,12 +15,10 @@ import numpy as np
 import torch
 
 from model import propagation_matrices
-from nasbench_data import (DEFAULT_HDF5, DEFAULT_SPLITS, LABEL_MEAN, LABEL_STD, DataError, read_hdf5,
+from search_space import MAX_VERTICES, VERTEX_TYPES
+from nasbench_data import (DEFAULT_HDF5, DEFAULT_SPLITS, LABEL_MEAN, LABEL_STD, SPLIT_HINT, DataError, read_hdf5,
                            read_splits, select_split, validation_labels)
 
-# one-hot column of each vertex type; HDF5 codes are -1 input, -2 output, 0..2 interior ops
-OPERATION_TYPES = ("input", "output", "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
-MAX_VERTICES = 7
 
 
 def vertex_mask(num_vertices, device="cpu"):
@@ -30,10 +28,11 @@ def vertex_mask(num_vertices, device="cpu"):
 
 
 def one_hot_operations(operations, num_vertices, device="cpu"):
-    """(L, 7) HDF5 operation codes -> (L, 7, 5) one-hot over OPERATION_TYPES, zero rows for padding."""
+    """(L, 7) HDF5 operation codes -> (L, 7, 5) one-hot over VERTEX_TYPES, zero rows for padding
+    (HDF5 codes: -1 input, -2 output, 0..2 the interior ops)."""
     codes = torch.as_tensor(np.asarray(operations), device=device).long()
     type_index = torch.where(codes < 0, -codes - 1, codes + 2)  # -1 -> 0, -2 -> 1, op k -> k + 2
-    one_hot = torch.nn.functional.one_hot(type_index, len(OPERATION_TYPES)).float()
+    one_hot = torch.nn.functional.one_hot(type_index, len(VERTEX_TYPES)).float()
     return one_hot * vertex_mask(num_vertices, device)[..., None]
 
 
@@ -76,6 +75,21 @@ def split_rows(labels, hashes, split, splits_path):
     return rows
 
 
+def training_rows(labels, hashes, size, splits_path, seed):
+    """(HDF5 rows, source) of the N training architectures: split `N` of the split file, else a seeded draw."""
+    if not os.path.exists(splits_path):
+        raise DataError(f"split file {splits_path} not found; make it with:\n  {SPLIT_HINT}")
+    splits = read_splits(splits_path, hashes)
+    if str(size) in splits:
+        return select_split(splits, str(size), splits_path), f"split {size}"
+    labelled = np.flatnonzero(np.isfinite(labels))
+    if size > len(labelled):
+        raise DataError(f"N = {size} exceeds the {len(labelled)} architectures with a label")
+    rows = np.random.default_rng([seed, size]).choice(labelled, size, replace=False)
+    return np.sort(rows), f"random draw (seed {seed})"
+
+
+
 class Nb101Dataset(torch.utils.data.Dataset):
     """One split of the HDF5 as tensors: `.index`, `.graphs`, `.accuracy`, `.target`, `.num_vertices`, `.name`."""
 
@@ -85,6 +99,7 @@ class Nb101Dataset(torch.utils.data.Dataset):
         rows = split_rows(labels, data["hash"], split, splits)
         self.name = "all" if split is None else split
         self.index = torch.as_tensor(rows, dtype=torch.long)
+        self.hashes = data["hash"]  # of every HDF5 row, for split files
         self.num_vertices = torch.as_tensor(data["num_vertices"][rows], dtype=torch.long, device=device)
         self.graphs = graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows],
                                     device, propagation)

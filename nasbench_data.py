@@ -16,10 +16,13 @@ for other data is refused.
 import contextlib
 import hashlib
 import os
+import signal
 import sys
 import tempfile
 
 import numpy as np
+
+from search_space import MAX_VERTICES, usual_permissions
 
 DEFAULT_HDF5 = "data/nasbench.hdf5"
 DEFAULT_SPLITS = "data/train.npz"
@@ -32,6 +35,7 @@ DATASETS = ("hash", "num_vertices", "trainable_parameters", "adjacency", "operat
 # label normalisation of the paper's predictor, and the "blown training" threshold
 LABEL_MEAN, LABEL_STD = 0.908192, 0.023961
 BLOWN_ACCURACY = 0.2
+GOOD_ACCURACY = 0.91  # a "good" architecture: the cascade's classifier label, the 91-N / denoise-91 filters
 DIGEST_KEY = "__hdf5_digest__"
 CONVERT_HINT = "python tools/nasbench_tfrecord_converter.py --input ../shared/nb101/labels_20k.jsonl"
 SPLIT_HINT = "python tools/split_train_val.py"
@@ -46,17 +50,34 @@ def atomic_output(path):
     """Yield a temporary path next to `path`; rename it to `path` only if the block succeeds."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
-    os.close(fd)
-    try:
+    tmp = None
+    try:  # mkstemp inside the try: an interrupt right after it still removes the file
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+        os.close(fd)
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        usual_permissions(tmp)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interruptible():
+    """Run the block with SIGTERM handled like SIGINT (a file being written is removed, the previous output kept);
+    an interrupt ends the program with a message and exit status 130 instead of a traceback."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        print("interrupted: no output was replaced", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check_output_file(output, *inputs):
@@ -156,8 +177,8 @@ def write_hdf5(path, hashes, num_vertices, trainable_parameters, adjacency, oper
     assert arrays["metrics"].shape[1:] == METRICS_SHAPE
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            for name, array in arrays.items():
-                f.create_dataset(name, data=array)
+            for name, array in arrays.items():  # fletcher32: a checksum per chunk, so corruption fails the read
+                f.create_dataset(name, data=array, fletcher32=True, chunks=True)
 
 
 def read_hdf5(path=DEFAULT_HDF5):
@@ -173,9 +194,42 @@ def read_hdf5(path=DEFAULT_HDF5):
             data = {name: f[name][()] for name in DATASETS}
     except OSError as e:
         raise DataError(f"{path} is not a readable HDF5 file ({e}); re-create it with:\n  {CONVERT_HINT}") from None
-    if data["metrics"].shape[1:] != METRICS_SHAPE:
-        raise DataError(f"{path}: metrics has shape {data['metrics'].shape}, expected (N, {METRICS_SHAPE})")
+    problem = hdf5_problem(data)
+    if problem:
+        raise DataError(f"{path}: {problem}; the file is damaged or not made by the converter. Re-create it with:"
+                        f"\n  {CONVERT_HINT}")
     return data
+
+
+def hdf5_problem(data):
+    """What is wrong with the HDF5's arrays (shapes, dtypes, hashes, vertex counts, operations), or None."""
+    n = len(data["hash"])
+    shapes = {"hash": (n,), "num_vertices": (n,), "trainable_parameters": (n,), "adjacency": (n, MAX_VERTICES, MAX_VERTICES),
+              "operations": (n, MAX_VERTICES), "metrics": (n, *METRICS_SHAPE)}
+    kinds = {"hash": "S", "num_vertices": "i", "trainable_parameters": "i", "adjacency": "i", "operations": "i",
+             "metrics": "f"}
+    for name, shape in shapes.items():
+        if data[name].shape != shape or data[name].dtype.kind != kinds[name]:
+            return f"dataset {name} is {data[name].dtype} {data[name].shape}, expected {kinds[name]} {shape}"
+    hashes = data["hash"]
+    well_formed = np.char.str_len(hashes) == 32
+    if well_formed.all():
+        hex_digits = np.frombuffer(hashes.tobytes(), dtype=np.uint8).reshape(n, 32)
+        well_formed = (((hex_digits >= ord("0")) & (hex_digits <= ord("9")))
+                       | ((hex_digits >= ord("a")) & (hex_digits <= ord("f")))).all(axis=1)
+    if not well_formed.all():
+        return f"row {int(np.argmin(well_formed))} has a malformed hash {hashes[np.argmin(well_formed)]!r}"
+    if len(np.unique(hashes)) != n:
+        return "its hashes are not unique"
+    vertices = data["num_vertices"]
+    wrong = (vertices < 2) | (vertices > MAX_VERTICES)
+    if wrong.any():
+        row = int(np.argmax(wrong))
+        return f"row {row} has {vertices[row]} vertices, expected 2 to {MAX_VERTICES}"
+    operations, adjacency = data["operations"], data["adjacency"]
+    if ((operations < -2) | (operations > 2)).any() or ((adjacency != 0) & (adjacency != 1)).any():
+        return "operations outside -2..2 or adjacency entries other than 0 and 1"
+    return None
 
 
 def read_splits(path, hashes):

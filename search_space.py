@@ -25,6 +25,10 @@ import numpy as np
 INPUT, OUTPUT = "input", "output"
 OPS = ["conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"]
 MAX_VERTICES, MAX_EDGES = 7, 9
+NUM_EDGES = MAX_VERTICES * (MAX_VERTICES - 1) // 2  # entries of the upper triangle: 21 possible edges
+VERTEX_TYPES = (INPUT, OUTPUT, *OPS)  # the predictors' one-hot vertex types, in their column order
+OP_SPOTS = MAX_VERTICES - 2  # interior vertices of a 7-vertex spec
+MUTATION_DRAWS = NUM_EDGES + 2 * OP_SPOTS  # uniforms per mutation: edge flips, op changes, new op choice
 # integer codes used by the HDF5 file and the module hash
 INPUT_CODE, OUTPUT_CODE = -1, -2
 UNIQUE_COUNTS = {2: 1, 3: 6, 4: 84, 5: 2441, 6: 62010, 7: 359082}
@@ -507,6 +511,13 @@ def _space_arrays(space):
     return arrays
 
 
+def usual_permissions(path):
+    """Give a file made by tempfile.mkstemp (0600) the permissions the umask gives a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def save_space(space, path):
     """Write the cache atomically, with a version and a checksum of its contents."""
     arrays = _space_arrays(space)
@@ -515,6 +526,7 @@ def save_space(space, path):
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, version=np.int64(CACHE_VERSION), checksum=np.str_(_checksum(arrays.values())), **arrays)
+        usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -566,3 +578,44 @@ if __name__ == "__main__":
     counts = np.bincount(space.num_vertices, minlength=8)
     print(f"{len(space):,} architectures in {time.time() - t0:.1f}s; by vertex count:",
           {n: int(counts[n]) for n in range(2, 8)})
+
+
+# ---------------------------------------------------------------------------
+# mutation: the NAS-Bench-101 search rules on 7-vertex specs
+
+
+def graphs_to_specs(adjacency, operations, num_vertices, filler_ops):
+    """7-vertex specs of padded graphs: output moved to vertex 6, vertices n-1..5 dangling.
+
+    The dangling vertices have no edges (pruning removes them) and take their ops from
+    `filler_ops` (B, 7) so that mutation can later connect them.
+    """
+    n = np.asarray(num_vertices)[:, None]
+    v = np.arange(MAX_VERTICES)[None, :]
+    # old vertex v -> new position: interior vertices stay, the output goes last, padding shifts down
+    position = np.where(v < n - 1, v, np.where(v == n - 1, MAX_VERTICES - 1, v - 1))
+    b = np.arange(len(n))[:, None]
+    adjacency_7 = np.zeros((len(n), MAX_VERTICES, MAX_VERTICES), dtype=np.int8)
+    adjacency_7[b[:, :, None], position[:, :, None], position[:, None, :]] = adjacency
+    operations_7 = np.zeros((len(n), MAX_VERTICES), dtype=np.int64)
+    operations_7[b, position] = operations
+    dangling = (v >= n - 1) & (v < MAX_VERTICES - 1)
+    return adjacency_7, np.where(dangling, filler_ops, operations_7)
+
+
+def mutate(adjacency, operations, draws, rate=1.0):
+    """Mutated copies of 7-vertex specs, given (B, MUTATION_DRAWS) uniforms.
+
+    The NAS-Bench-101 rule: each upper-triangle edge flips with probability rate/7,
+    each interior op is replaced with probability rate/5 by one of the two other ops.
+    """
+    flip = draws[:, :NUM_EDGES] < rate / MAX_VERTICES
+    change = draws[:, NUM_EDGES:NUM_EDGES + OP_SPOTS] < rate / OP_SPOTS
+    shift = 1 + (draws[:, NUM_EDGES + OP_SPOTS:] < 0.5)  # 1 or 2 steps: a different op, uniformly
+    upper = np.triu_indices(MAX_VERTICES, 1)
+    child_adjacency = np.array(adjacency, dtype=np.int8)
+    child_adjacency[:, upper[0], upper[1]] ^= flip.astype(np.int8)
+    child_operations = np.array(operations, dtype=np.int64)
+    interior = child_operations[:, 1:-1]
+    child_operations[:, 1:-1] = np.where(change, (interior + shift) % len(OPS), interior)
+    return child_adjacency, child_operations

@@ -45,3 +45,62 @@ def hdf5_20k(tmp_path_factory, labels_20k_path):
     path = str(tmp_path_factory.mktemp("data") / "nb20k.hdf5")
     converter.convert(labels_20k_path, path, quiet=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def labels_hdf5(hdf5_20k, tmp_path_factory):
+    """(HDF5 path, split file path) of all 20,001 rows of labels_20k.jsonl, with a few small splits."""
+    import numpy as np
+    from predictor_data import write_split_file
+    directory = tmp_path_factory.mktemp("labels")
+    order = np.random.RandomState(0).permutation(20001)
+    splits = {"40": order[:40], "300": order[40:340], "tiny": order[:5]}
+    return hdf5_20k, write_split_file(directory / "train.npz", hdf5_20k, splits)
+
+
+@pytest.fixture(scope="session")
+def small(labels_hdf5):
+    """The 300-row split as a dataset (its graphs, targets and labels)."""
+    from dataset import Nb101Dataset
+    path, splits = labels_hdf5
+    return Nb101Dataset(path, "300", splits)
+
+
+@pytest.fixture
+def float64():
+    """Double precision for exactness tests: Adam divides by the root of tiny second moments, which
+    blows float32 rounding differences up to visible sizes within a few epochs."""
+    import torch
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)
+
+
+@pytest.fixture(scope="session")
+def run_method():
+    """run_method(method, pool, runs, budget, seed=0, space=None, **options): one search method through an
+    Oracle; returns the oracle (its log) and the method's return value."""
+    import search_methods
+
+    def run(method, pool, runs, budget, seed=0, space=None, **options):
+        rngs, uniforms = search_methods.run_generators(seed, runs, budget)
+        oracle = search_methods.Oracle(pool, uniforms)
+        if method == "random":
+            result = search_methods.random_search(pool, oracle, rngs)
+        elif method == "evolution":
+            result = search_methods.regularized_evolution(pool, oracle, rngs, space, **options)
+        else:
+            result = search_methods.neural_predictor(pool, oracle, rngs, **options)
+        return oracle, result
+    return run
+
+
+@pytest.fixture(scope="session")
+def sample(space):
+    """Graph tensors of 600 real architectures: every vertex count 2..7 and a random draw of the space."""
+    import numpy as np
+    from dataset import graph_tensors
+    rng = np.random.default_rng(0)
+    per_size = [np.flatnonzero(space.num_vertices == n)[:20] for n in range(2, 8)]
+    rows = np.concatenate(per_size + [rng.choice(len(space), 600 - sum(map(len, per_size)), replace=False)])
+    return graph_tensors(space.adjacency[rows], space.operations[rows], space.num_vertices[rows])

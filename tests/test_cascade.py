@@ -1,5 +1,4 @@
 """Tests of cascade.py: the classifier's filtering, on small HDF5 files cut from ../shared/nb101/labels_20k.jsonl."""
-import argparse
 import json
 
 import numpy as np
@@ -8,12 +7,12 @@ import torch
 
 import cascade
 import nasbench_data
-import search
-import train
 from dataset import Nb101Dataset, denormalise_accuracy, normalise_accuracy
-from test_search import run_method
+import engine
+import search_methods
 
-FAST = dict(gcn_hidden=16, epochs=3, lr=1e-3, wd=1e-3, train_batch_size=10, seed=0, quiet=True)
+FIT_OPTIONS = dict(hidden=16, epochs=3, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, loss="mse", seed=0,
+                   device="cpu")
 
 
 def write_rows(source, path, rows):
@@ -34,15 +33,15 @@ def small_sets(hdf5_20k, tmp_path_factory):
 
 def test_passed_positions_keep_what_the_classifier_passes():
     logits = np.array([-1.0, 2.0, 0.5, -3.0, 0.0])
-    assert list(cascade.passed_positions(logits, batch_size=2)) == [1, 2]
-    assert list(cascade.passed_positions(logits, batch_size=3)) == [1, 2, 4], "too few pass: the top logits"
+    assert list(engine.passed_positions(logits, batch_size=2)) == [1, 2]
+    assert list(engine.passed_positions(logits, batch_size=3)) == [1, 2, 4], "too few pass: the top logits"
 
 
 def test_regressor_sets_hold_exactly_the_passed_rows():
     rows = np.array([10, 11, 12, 13, 14, 15])
     accuracy = np.array([0.93, 0.85, 0.92, 0.91, 0.95, 0.80])
     logits = np.array([0.3, -0.2, 1.5, -4.0, 0.1, 2.0])
-    (kept, target), = cascade.regressor_sets([(rows, accuracy)], [logits], batch_size=2)
+    (kept, target), = engine.regressor_sets([(rows, accuracy)], [logits], batch_size=2)
     assert kept.tolist() == [10, 12, 14, 15]
     assert torch.allclose(target, normalise_accuracy(torch.tensor([0.93, 0.92, 0.95, 0.80])).float())
 
@@ -50,16 +49,16 @@ def test_regressor_sets_hold_exactly_the_passed_rows():
 def test_cascade_ranks_only_passed_architectures_by_regression():
     logits = np.array([[2.0, -1.0, 0.5, -0.2, 3.0]])
     regression = np.array([[0.1, 9.0, 0.7, 5.0, -1.0]])
-    scores, passed = cascade.cascade_scores(logits, regression)
+    scores, passed = engine.cascade_scores(logits, regression)
     assert passed.tolist() == [[True, False, True, False, True]]
-    order = search.rank_unqueried(scores, np.array([[2]]), 4, passed)
+    order = search_methods.rank_unqueried(scores, np.array([[2]]), 4, passed)
     assert order.tolist() == [[0, 4, 3, 1]], "passed by regression first, then the rest by classifier logit"
 
 
 def test_classifier_metrics_against_a_hand_count():
     logits = np.array([1.0, 1.0, -1.0, -1.0, 1.0])
     accuracy = np.array([0.95, 0.90, 0.92, 0.80, 0.911])
-    metrics = cascade.classifier_metrics(logits, accuracy)
+    metrics = engine.classifier_metrics(logits, accuracy)
     # passed {0, 1, 4}, good {0, 2, 4}: 2 true positives, 1 false positive, 1 false negative, 1 true negative
     assert metrics["accuracy"] == pytest.approx(3 / 5)
     assert metrics["precision"] == pytest.approx(2 / 3) and metrics["recall"] == pytest.approx(2 / 3)
@@ -68,28 +67,27 @@ def test_classifier_metrics_against_a_hand_count():
 def test_metrics_where_selects_and_handles_empty_selections():
     predicted, accuracy = np.array([0.90, 0.92, 0.95, 0.80]), np.array([0.91, 0.93, 0.94, 0.60])
     selected = np.array([True, True, True, False])
-    metrics = cascade.metrics_where(predicted, accuracy, selected)
+    metrics = engine.metrics_where(predicted, accuracy, selected)
     assert metrics["count"] == 3 and metrics["mse"] == pytest.approx(1.0) and metrics["kendall_tau"] == 1.0
-    empty = cascade.metrics_where(predicted, accuracy, np.zeros(4, dtype=bool))
+    empty = engine.metrics_where(predicted, accuracy, np.zeros(4, dtype=bool))
     assert empty["count"] == 0 and np.isnan(empty["mse"]) and np.isnan(empty["kendall_tau"])
 
 
 def test_run_cascade_regresses_what_the_classifier_passes(small_sets, monkeypatch):
     train_set, eval_set, _ = small_sets
     fits = []
-    original_fit = train.fit
+    original_fit = engine.fit
 
     def recording_fit(graphs, train_sets, **kwargs):
         model = original_fit(graphs, train_sets, **kwargs)
         fits.append((kwargs["loss"], kwargs["lr"], [rows.tolist() for rows, _ in train_sets], model))
         return model
 
-    monkeypatch.setattr(train, "fit", recording_fit)
-    args = train.resolve_recipe(argparse.Namespace(recipe="faithful", classifier_lr=2e-3, **FAST))
-    metrics = cascade.run_cascade(args, train_set, eval_set, "cpu")
+    monkeypatch.setattr(engine, "fit", recording_fit)
+    metrics = engine.run_cascade(train_set, eval_set, FIT_OPTIONS, classifier_lr=2e-3)
     (bce, classifier_lr, _, classifier), (mse, lr, regressor_rows, regressor) = fits
     assert (bce, classifier_lr, mse, lr) == ("bce", 2e-3, "mse", 1e-3)
-    train_logits = train.predict(classifier, train_set.graphs)[0].numpy()
+    train_logits = engine.predict(classifier, train_set.graphs)[0].numpy()
     accuracy = train_set.accuracy.numpy()
     expected = np.flatnonzero(train_logits > 0)
     if len(expected) < 10:
@@ -98,9 +96,9 @@ def test_run_cascade_regresses_what_the_classifier_passes(small_sets, monkeypatc
     assert regressor_rows[1] == np.flatnonzero(accuracy > 0.91).tolist(), "the oracle filter (91-N)"
     assert metrics["train_passed"] == len(expected)
 
-    eval_logits = train.predict(classifier, eval_set.graphs)[0].numpy()
+    eval_logits = engine.predict(classifier, eval_set.graphs)[0].numpy()
     truth = eval_set.accuracy.numpy()
-    predicted = denormalise_accuracy(train.predict(regressor, eval_set.graphs)).double().numpy()
+    predicted = denormalise_accuracy(engine.predict(regressor, eval_set.graphs)).double().numpy()
     passed, good = eval_logits > 0, truth > 0.91
     assert metrics["classifier"]["passed"] == passed.sum() and metrics["classifier"]["positives"] == good.sum()
     assert metrics["cascade_on_passed"]["count"] == passed.sum()
@@ -111,8 +109,8 @@ def test_run_cascade_regresses_what_the_classifier_passes(small_sets, monkeypatc
     assert metrics["oracle_filter_on_denoise_91"]["mse"] == pytest.approx(oracle_mse)
 
 
-def test_neural_predictor_with_cascade_spends_exactly_its_budget(hdf5_20k):
-    pool = search.load_pool(nasbench_data.read_hdf5(hdf5_20k))
+def test_neural_predictor_with_cascade_spends_exactly_its_budget(hdf5_20k, run_method):
+    pool = search_methods.load_pool(nasbench_data.read_hdf5(hdf5_20k))
     fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0, device="cpu")
     oracle, _ = run_method("predictor", pool, runs=2, budget=40, num_train=30, fit_options=fit_options,
                            use_cascade=True)

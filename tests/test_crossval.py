@@ -8,8 +8,9 @@ import torch
 import crossval
 import nasbench_data
 import train
-from dataset import graph_tensors, normalise_accuracy
+from dataset import graph_tensors, normalise_accuracy, training_rows
 from tools import split_train_val
+import engine
 
 FAST = dict(hidden=8, epochs=2, wd=1e-3, batch_size=10, device="cpu")
 
@@ -28,13 +29,13 @@ def test_grid_folds_are_disjoint_complete_and_trained_on_the_rest(data_20k, monk
     data, labels = data_20k
     rows = np.arange(47)
     fits = []
-    original_fit = train.fit
+    original_fit = engine.fit
 
     def recording_fit(graphs, train_sets, **kwargs):
         fits.append(([r.tolist() for r, _ in train_sets], kwargs["lr"]))
         return original_fit(graphs, train_sets, **kwargs)
 
-    monkeypatch.setattr(train, "fit", recording_fit)
+    monkeypatch.setattr(engine, "fit", recording_fit)
     results = crossval.cross_validate_grid(graphs_of(data, rows), labels[rows], 5, [1e-3, 3e-3], seed=0, **FAST)
     (sets, lrs), = fits
     assert lrs == [1e-3] * 5 + [3e-3] * 5, "one batched fit: every fold for every learning rate"
@@ -52,7 +53,7 @@ def test_single_learning_rate_matches_train_cross_validate(data_20k):
     graphs = graphs_of(data, rows)
     result, = crossval.cross_validate_grid(graphs, labels[rows], 3, [2e-3], seed=4, **FAST)
     accuracy = torch.as_tensor(labels[rows])
-    reference = train.cross_validate(graphs, normalise_accuracy(accuracy).float(), accuracy, 3, 4, lr=2e-3, **FAST)
+    reference = engine.cross_validate(graphs, normalise_accuracy(accuracy).float(), accuracy, 3, 4, lr=2e-3, **FAST)
     for key in ("mse", "kendall_tau"):
         assert result[key]["mean"] == pytest.approx(reference[key]["mean"], rel=1e-5)
         assert result[key]["std"] == pytest.approx(reference[key]["std"], rel=1e-4)
@@ -62,16 +63,18 @@ def test_training_rows_use_the_split_file_else_a_seeded_draw(data_20k, tmp_path)
     data, labels = data_20k
     splits_path = str(tmp_path / "splits.npz")
     split_train_val.write_splits(splits_path, split_train_val.make_splits(labels, nasbench_data.first_run_accuracy(data["metrics"])), data["hash"])
-    rows, source = crossval.training_rows(labels, data["hash"], 172, splits_path, seed=0)
+    rows, source = training_rows(labels, data["hash"], 172, splits_path, seed=0)
     with np.load(splits_path) as splits:
         assert np.array_equal(rows, splits["172"]) and source == "split 172"
-    drawn, source = crossval.training_rows(labels, data["hash"], 43, splits_path, seed=0)
-    again, _ = crossval.training_rows(labels, data["hash"], 43, str(tmp_path / "absent.npz"), seed=0)
-    other, _ = crossval.training_rows(labels, data["hash"], 43, splits_path, seed=1)
+    drawn, source = training_rows(labels, data["hash"], 43, splits_path, seed=0)
+    again, _ = training_rows(labels, data["hash"], 43, splits_path, seed=0)
+    with pytest.raises(nasbench_data.DataError, match="split file .*absent.npz not found"):
+        training_rows(labels, data["hash"], 43, str(tmp_path / "absent.npz"), seed=0)
+    other, _ = training_rows(labels, data["hash"], 43, splits_path, seed=1)
     assert source.startswith("random") and np.array_equal(drawn, again) and not np.array_equal(drawn, other)
     assert len(np.unique(drawn)) == 43 and np.isfinite(labels[drawn]).all()
     with pytest.raises(nasbench_data.DataError, match="exceeds"):
-        crossval.training_rows(labels, data["hash"], 30000, splits_path, seed=0)
+        training_rows(labels, data["hash"], 30000, splits_path, seed=0)
 
 
 def test_best_config_by_lowest_mse_or_highest_pooled_tau():
@@ -90,15 +93,15 @@ def test_pooled_tau_is_the_tau_of_all_out_of_fold_predictions(data_20k, monkeypa
     data, labels = data_20k
     rows = np.arange(200, 260)
     captured = {}
-    original_predict = train.predict
+    original_predict = engine.predict
 
     def recording_predict(model, graphs, **kwargs):
         captured["output"] = original_predict(model, graphs, **kwargs)
         return captured["output"]
 
-    monkeypatch.setattr(train, "predict", recording_predict)
+    monkeypatch.setattr(engine, "predict", recording_predict)
     result, = crossval.cross_validate_grid(graphs_of(data, rows), labels[rows], 3, [1e-3], seed=2, ensemble=2, **FAST)
-    folds = train.kfold_positions(60, 3, 2)
+    folds = engine.kfold_positions(60, 3, 2)
     output = captured["output"].view(3, 2, 60).mean(1)  # fold k's two ensemble members, averaged
     out_of_fold = torch.empty(60)
     for k, fold in enumerate(folds):
@@ -107,15 +110,16 @@ def test_pooled_tau_is_the_tau_of_all_out_of_fold_predictions(data_20k, monkeypa
     assert result["pooled_tau"] == pytest.approx(stats.kendalltau(out_of_fold.numpy(), labels[rows])[0], rel=1e-6)
 
 
-def test_cli_writes_the_table_and_refuses_bad_input(hdf5_20k, tmp_path, capsys):
+def test_cli_writes_the_table_and_refuses_bad_input(labels_hdf5, tmp_path, capsys):
+    hdf5_20k, splits = labels_hdf5
     out = tmp_path / "cv"
-    code = crossval.main(["--data", hdf5_20k, "--splits", str(tmp_path / "absent.npz"), "--sizes", "40",
+    code = crossval.main(["--data", hdf5_20k, "--splits", splits, "--sizes", "40",
                           "--folds", "3", "--hidden", "8", "--epochs", "2", "--lrs", "1e-3", "2e-3",
                           "--output_dir", str(out), "--quiet"])
     assert code == 0
     saved = json.loads((out / "crossval.json").read_text())
     assert len(saved["sizes"]["40"]["grid"]) == 2
-    assert "| 40 | random draw (seed 0) | lowest MSE | - | faithful | mse | 8 | 2 |" in (out / "crossval.md").read_text()
+    assert "| 40 | split 40 | lowest MSE | - | faithful | mse | 8 | 2 |" in (out / "crossval.md").read_text()
     assert crossval.main(["--data", str(tmp_path / "absent.hdf5"), "--output_dir", str(tmp_path / "x")]) == 2
     assert "nasbench_tfrecord_converter" in capsys.readouterr().err
     with pytest.raises(SystemExit):

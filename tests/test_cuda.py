@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+import engine
 import search
 import train
 from dataset import Nb101Dataset
-from test_train import float64, labels_hdf5, small  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 CUDA = torch.device("cuda")
@@ -22,24 +22,26 @@ def test_batched_fit_on_cuda_equals_cpu(small, float64):
     sets = [torch.arange(0, 60), torch.arange(100, 137), torch.arange(50, 250)]
     train_sets = [(rows, small.target[rows].double()) for rows in sets]
     options = dict(epochs=3, lr=[1e-3, 3e-3, 2e-3], dropout=0.0, seed=11)
-    on_cpu = train.fit(graphs, train_sets, **options)
-    on_cuda = train.fit(graphs, train_sets, device=CUDA, **options)
+    on_cpu = engine.fit(graphs, train_sets, **options)
+    on_cuda = engine.fit(graphs, train_sets, device=CUDA, **options)
     assert on_cuda.device.type == "cuda"
     # the fused Adam kernels of the two devices round differently (seen: 4e-12 relative in float64)
     torch.testing.assert_close(on_cuda.vectors().cpu(), on_cpu.vectors(), rtol=1e-9, atol=1e-10)
-    torch.testing.assert_close(train.predict(on_cuda, graphs), train.predict(on_cpu, graphs), rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(engine.predict(on_cuda, graphs), engine.predict(on_cpu, graphs), rtol=1e-9, atol=1e-12)
 
 
 def test_prediction_on_cuda_equals_cpu(small):
     rows = torch.arange(0, 100)
-    model = train.fit(small.graphs, [(rows, small.target[rows])] * 2, epochs=2, seed=3)
-    expected = train.predict(model, small.graphs)
-    torch.testing.assert_close(train.predict(model.to(CUDA), small.graphs), expected, rtol=1e-4, atol=1e-5)
+    model = engine.fit(small.graphs, [(rows, small.target[rows])] * 2, epochs=2, seed=3)
+    expected = engine.predict(model, small.graphs)
+    torch.testing.assert_close(engine.predict(model.to(CUDA), small.graphs), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_dropout_on_cuda_drops_one_in_ten():
-    from model import GCNPredictor
-    keep = torch.cat([m.flatten() for m in GCNPredictor(seed=0).to(CUDA).sample_dropout_masks((4, 1000))])
+    import fast_gcn
+    from model import GCN
+    masks = fast_gcn.sample_dropout_masks(GCN().dropout_sites, 0.1, (4, 1000), device=CUDA)
+    keep = torch.cat([m.flatten() for m in masks])
     assert keep.device.type == "cuda"
     assert abs((keep == 0).float().mean().item() - 0.1) < 0.005
 
@@ -62,7 +64,15 @@ def test_search_predictor_on_cuda_spends_the_budget(hdf5_20k, tmp_path):
     args = search.parse_args(["--data", hdf5_20k, "--methods", "predictor", "--runs", "3", "--budget", "60",
                               "--num_train", "20", "--epochs", "3", "--device", "cuda", "--quiet",
                               "--output_dir", str(tmp_path)])
-    traces, oracles, _ = search.run_search(args)
+    traces, oracles, _ = search.run_search(args, CUDA)
     rows = oracles["predictor"].rows
     assert rows.shape == (3, 60) and all(len(np.unique(r)) == 60 for r in rows)
     assert np.all(np.diff(traces["predictor"]["best_validation"], axis=1) >= 0)
+
+
+def test_autograd_backend_on_cuda_equals_the_fast_one(small, float64):
+    graphs = {key: value.double() for key, value in small.graphs.items()}
+    sets = [(torch.arange(0, 60), small.target[:60].double())] * 2
+    fast = engine.fit(graphs, sets, epochs=3, lr=1e-3, seed=1, device=CUDA)
+    plain = engine.fit(graphs, sets, epochs=3, lr=1e-3, seed=1, device=CUDA, backend="autograd")
+    torch.testing.assert_close(plain.vectors(), fast.vectors(), rtol=1e-9, atol=1e-10)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import nasbench_data
-from dataset import OPERATION_TYPES, Nb101Dataset, denormalise_accuracy, graph_tensors, normalise_accuracy
+from dataset import VERTEX_TYPES, Nb101Dataset, denormalise_accuracy, graph_tensors, normalise_accuracy
 from nasbench_data import read_hdf5, run_values, validation_labels
 from predictor_data import convert_rows, read_rows, validation_accuracy, write_split_file
 from reference_predictor import reference_label
@@ -29,7 +29,7 @@ def test_graph_tensors_match_the_official_graphs(graph_rows):
         np.testing.assert_array_equal(dataset.graphs["adjacency"][i, :n, :n].numpy(), row["module_adjacency"])
         assert dataset.graphs["adjacency"][i, n:].sum() == 0 and dataset.graphs["adjacency"][i, :, n:].sum() == 0
         one_hot = dataset.graphs["operations"][i]
-        assert [OPERATION_TYPES[k] for k in one_hot[:n].argmax(1)] == row["module_operations"]
+        assert [VERTEX_TYPES[k] for k in one_hot[:n].argmax(1)] == row["module_operations"]
         assert torch.equal(one_hot.sum(1), (torch.arange(7) < n).float())  # one 1 per real vertex, zero padding
         assert torch.equal(dataset.graphs["mask"][i], (torch.arange(7) < n).float())
 

@@ -10,11 +10,14 @@ import nasbench_data
 import search
 import search_space
 from tools import nasbench_tfrecord_converter as converter
+import engine
+import search_methods
+import search_report
 
 
 @pytest.fixture(scope="module")
 def pool_20k(hdf5_20k):
-    return search.load_pool(nasbench_data.read_hdf5(hdf5_20k))
+    return search_methods.load_pool(nasbench_data.read_hdf5(hdf5_20k))
 
 
 @pytest.fixture(scope="module")
@@ -24,20 +27,7 @@ def complete_pool(tmp_path_factory, complete_records_path):
     converter.convert(complete_records_path, path, quiet=True)
     with open(complete_records_path) as f:
         records = {r["hash"]: r for r in map(json.loads, f)}
-    return search.load_pool(nasbench_data.read_hdf5(path)), records
-
-
-def run_method(method, pool, runs, budget, seed=0, space=None, **options):
-    """Run one method through an Oracle; returns the oracle (its log) and the method's return value."""
-    rngs, uniforms = search.run_generators(seed, runs, budget)
-    oracle = search.Oracle(pool, uniforms)
-    if method == "random":
-        result = search.random_search(pool, oracle, rngs)
-    elif method == "evolution":
-        result = search.regularized_evolution(pool, oracle, rngs, space, **options)
-    else:
-        result = search.neural_predictor(pool, oracle, rngs, **options)
-    return oracle, result
+    return search_methods.load_pool(nasbench_data.read_hdf5(path)), records
 
 
 # ---------------------------------------------------------------------------
@@ -62,7 +52,7 @@ def test_pool_holds_labelled_rows_with_their_runs(pool_20k, complete_pool):
 def test_oracle_returns_the_drawn_run_and_refuses_queries_past_the_budget(complete_pool):
     pool, _ = complete_pool
     uniforms = np.array([[0.1, 0.5, 0.9, 0.99], [0.0, 0.34, 0.67, 0.2]])
-    oracle = search.Oracle(pool, uniforms)
+    oracle = search_methods.Oracle(pool, uniforms)
     values = oracle.query([1, 0], [[5, 5], [7, 8]])
     assert values[0, 0] == pool.run_accuracy[5, 0] and values[0, 1] == pool.run_accuracy[5, 1]
     assert values[1, 0] == pool.run_accuracy[7, 0] and values[1, 1] == pool.run_accuracy[8, 1]
@@ -79,7 +69,7 @@ def test_oracle_returns_the_drawn_run_and_refuses_queries_past_the_budget(comple
 
 
 @pytest.mark.parametrize("method", ["random", "evolution"])
-def test_method_spends_exactly_its_budget(method, pool_20k, space):
+def test_method_spends_exactly_its_budget(method, pool_20k, space, run_method):
     oracle, _ = run_method(method, pool_20k, runs=3, budget=90, space=space)
     assert (oracle.count == 90).all()
     assert (oracle.rows >= 0).all() and np.isfinite(oracle.values).all()
@@ -88,7 +78,7 @@ def test_method_spends_exactly_its_budget(method, pool_20k, space):
         assert all(len(set(r)) == 90 for r in oracle.rows.tolist()), "random search draws without replacement"
 
 
-def test_neural_predictor_spends_exactly_its_budget_and_queries_its_ranking(pool_20k):
+def test_neural_predictor_spends_exactly_its_budget_and_queries_its_ranking(pool_20k, run_method):
     fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0, device="cpu")
     oracle, _ = run_method("predictor", pool_20k, runs=2, budget=45, num_train=20, fit_options=fit_options)
     assert (oracle.count == 45).all()
@@ -97,31 +87,31 @@ def test_neural_predictor_spends_exactly_its_budget_and_queries_its_ranking(pool
     assert np.array_equal(oracle.rows[:, :20], random_oracle.rows[:, :20]), "same first draw as random search"
 
 
-def test_an_ensemble_ranks_by_the_mean_of_its_models(pool_20k, monkeypatch):
+def test_an_ensemble_ranks_by_the_mean_of_its_models(pool_20k, monkeypatch, run_method):
     """With --ensemble 3 each run trains 3 models on its own queries and queries by their mean prediction."""
     fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0, device="cpu")
     fits, scores = [], []
-    original_fit, original_predict = search.train.fit, search.predict_pool
-    monkeypatch.setattr(search.train, "fit", lambda graphs, sets, **kw: fits.append(sets) or original_fit(
+    original_fit, original_predict = engine.fit, search_methods.predict_pool
+    monkeypatch.setattr(engine, "fit", lambda graphs, sets, **kw: fits.append(sets) or original_fit(
         graphs, sets, **kw))
-    monkeypatch.setattr(search, "predict_pool", lambda model, graphs: scores.append(original_predict(
+    monkeypatch.setattr(search_methods, "predict_pool", lambda model, graphs, backend="auto": scores.append(original_predict(
         model, graphs)) or scores[-1])
     oracle, _ = run_method("predictor", pool_20k, runs=2, budget=45, num_train=20, fit_options=fit_options,
                            ensemble=3)
     (sets,) = fits
     assert len(sets) == 6 and all(torch.equal(sets[0][0], s[0]) for s in sets[:3])
     mean = scores[0].reshape(2, 3, -1).mean(1)
-    expected = search.rank_unqueried(mean, oracle.rows[:, :20], 25)
+    expected = search_methods.rank_unqueried(mean, oracle.rows[:, :20], 25)
     assert np.array_equal(oracle.rows[:, 20:], expected)
 
 
 def test_blown_queries_train_on_the_normalisation_constant():
     values = np.array([0.93, 0.1, 0.2, 0.85])
-    np.testing.assert_array_equal(search.query_labels(values), [0.93, nasbench_data.LABEL_MEAN, 0.2, 0.85])
+    np.testing.assert_array_equal(search_methods.query_labels(values), [0.93, nasbench_data.LABEL_MEAN, 0.2, 0.85])
 
 
 @pytest.mark.parametrize("method", ["random", "evolution"])
-def test_runs_are_fixed_by_seed_and_run_index(method, pool_20k, space):
+def test_runs_are_fixed_by_seed_and_run_index(method, pool_20k, space, run_method):
     first, _ = run_method(method, pool_20k, runs=3, budget=70, space=space)
     again, _ = run_method(method, pool_20k, runs=2, budget=70, space=space)
     other, _ = run_method(method, pool_20k, runs=2, budget=70, seed=1, space=space)
@@ -136,7 +126,7 @@ def test_runs_are_fixed_by_seed_and_run_index(method, pool_20k, space):
 def test_graphs_to_specs_keeps_each_architecture(pool_20k, space):
     rows = np.arange(0, len(pool_20k), 7)
     filler = np.random.default_rng(0).integers(0, 3, size=(len(rows), 7))
-    adjacency, operations = search.graphs_to_specs(pool_20k.adjacency[rows], pool_20k.operations[rows],
+    adjacency, operations = search_space.graphs_to_specs(pool_20k.adjacency[rows], pool_20k.operations[rows],
                                                    pool_20k.num_vertices[rows], filler)
     assert (operations[:, 0] == -1).all() and (operations[:, 6] == -2).all()
     assert not np.tril(adjacency).any(axis=(1, 2)).any()
@@ -150,14 +140,14 @@ def test_mutate_follows_the_edge_and_op_probabilities():
     rng = np.random.default_rng(0)
     adjacency = np.triu(rng.random((4000, 7, 7)) < 0.3, 1).astype(np.int8)
     operations = np.concatenate([[[-1]] * 4000, rng.integers(0, 3, (4000, 5)), [[-2]] * 4000], axis=1)
-    same_adjacency, same_operations = search.mutate(adjacency, operations, np.full((4000, 31), 0.999))
+    same_adjacency, same_operations = search_space.mutate(adjacency, operations, np.full((4000, 31), 0.999))
     assert np.array_equal(same_adjacency, adjacency) and np.array_equal(same_operations, operations)
-    all_adjacency, all_operations = search.mutate(adjacency, operations, np.zeros((4000, 31)))
+    all_adjacency, all_operations = search_space.mutate(adjacency, operations, np.zeros((4000, 31)))
     upper = np.triu(np.ones((7, 7), dtype=bool), 1)
     assert ((all_adjacency != adjacency) == upper).all(), "every upper-triangle edge flips, nothing else"
     assert (all_operations[:, 1:6] != operations[:, 1:6]).all() and set(np.unique(all_operations[:, 1:6])) <= {0, 1, 2}
     assert np.array_equal(all_operations[:, [0, 6]], operations[:, [0, 6]])
-    child_adjacency, child_operations = search.mutate(adjacency, operations, rng.random((4000, 31)))
+    child_adjacency, child_operations = search_space.mutate(adjacency, operations, rng.random((4000, 31)))
     flips = (child_adjacency != adjacency).sum(axis=(1, 2))
     changes = (child_operations != operations).sum(axis=1)
     assert abs(flips.mean() - 21 / 7) < 0.1 and abs(changes.mean() - 5 / 5) < 0.05
@@ -170,31 +160,31 @@ def test_accepted_candidates_by_rule():
     rows = np.array([[-1, 0, -1, 3], [-1, -1, -1, -1], [-1, 0, 1, 2], [-1, -1, 0, 4]])
     parent = np.array([5, 5, 5, 5])
     committed = np.array([False, False, False, True])
-    position, now = search.accepted_candidates(index, rows, parent, committed, rule="space")
+    position, now = search_methods.accepted_candidates(index, rows, parent, committed, rule="space")
     # run 0: the first valid candidate is the parent -> kept; run 1: nothing valid yet;
     # run 2: the first valid one (4) is new but not in the pool -> the next new pool architecture (6);
     # run 3: already committed to a new architecture -> skips the parent (5), takes 6
     assert list(position) == [1, -1, 2, 3]
     assert list(now) == [True, False, True, True]
-    position, _ = search.accepted_candidates(index, rows, parent, committed, rule="pool")
+    position, _ = search_methods.accepted_candidates(index, rows, parent, committed, rule="pool")
     assert list(position) == [1, -1, 1, 2]
     full_space = np.where(index >= 0, index, -1)  # every valid candidate in the pool: the rules agree
     fresh = np.zeros(4, dtype=bool)
     for rule in ("space", "pool"):
-        position, _ = search.accepted_candidates(index, full_space, parent, fresh, rule)
+        position, _ = search_methods.accepted_candidates(index, full_space, parent, fresh, rule)
         assert list(position) == [1, -1, 0, 0]
 
 
 def test_mutate_into_pool_gives_valid_pool_children_of_the_parent(pool_20k, space):
     rows = np.arange(40)
-    pool_index = search.pool_to_space_index(pool_20k, space)
+    pool_index = search_methods.pool_to_space_index(pool_20k, space)
     space_to_pool = np.full(len(space), -1)
     space_to_pool[pool_index] = np.arange(len(pool_20k))
     filler = np.zeros((40, 7), dtype=np.int64)
-    adjacency, operations = search.graphs_to_specs(pool_20k.adjacency[rows], pool_20k.operations[rows],
+    adjacency, operations = search_space.graphs_to_specs(pool_20k.adjacency[rows], pool_20k.operations[rows],
                                                    pool_20k.num_vertices[rows], filler)
     rngs = [np.random.default_rng(i) for i in range(40)]
-    child_adjacency, child_operations, child_rows = search.mutate_into_pool(
+    child_adjacency, child_operations, child_rows = search_methods.mutate_into_pool(
         adjacency, operations, pool_index[rows], rngs, space, space_to_pool)
     assert (child_rows >= 0).all()
     for i in range(40):
@@ -208,12 +198,12 @@ def test_mutate_into_pool_gives_valid_pool_children_of_the_parent(pool_20k, spac
 def test_tournament_picks_the_best_of_its_sample_and_the_oldest_dies():
     values = np.array([[0.90, 0.95, 0.91, 0.97], [0.80, 0.80, 0.70, 0.99]])
     samples = np.array([[0, 2, 1], [2, 1, 0]])
-    assert list(search.tournament_winners(values, samples)) == [1, 1], "best of the sample, first on ties"
+    assert list(search_methods.tournament_winners(values, samples)) == [1, 1], "best of the sample, first on ties"
     birth = np.array([[7, 3, 9, 5], [4, 8, 6, 5]])
-    assert list(search.oldest_slots(birth)) == [1, 0]
+    assert list(search_methods.oldest_slots(birth)) == [1, 0]
 
 
-def test_evolution_population_is_the_latest_children(pool_20k, space):
+def test_evolution_population_is_the_latest_children(pool_20k, space, run_method):
     oracle, population = run_method("evolution", pool_20k, runs=2, budget=80, space=space, population=20,
                                     tournament=5)
     for r in range(2):
@@ -223,17 +213,17 @@ def test_evolution_population_is_the_latest_children(pool_20k, space):
         assert np.array_equal(population["values"][r][order], oracle.values[r, 60:])
 
 
-def test_tournament_of_the_whole_population_always_breeds_from_the_best(pool_20k, space, monkeypatch):
+def test_tournament_of_the_whole_population_always_breeds_from_the_best(pool_20k, space, monkeypatch, run_method):
     parents = []
-    original = search.mutate_into_pool
+    original = search_methods.mutate_into_pool
 
     def spy(adjacency, operations, parent_index, *args):
         parents.append(parent_index.copy())
         return original(adjacency, operations, parent_index, *args)
 
-    monkeypatch.setattr(search, "mutate_into_pool", spy)
+    monkeypatch.setattr(search_methods, "mutate_into_pool", spy)
     oracle, _ = run_method("evolution", pool_20k, runs=1, budget=25, space=space, population=10, tournament=10)
-    pool_index = search.pool_to_space_index(pool_20k, space)
+    pool_index = search_methods.pool_to_space_index(pool_20k, space)
     for step, parent in enumerate(parents):
         alive = oracle.rows[0, step:step + 10]  # the population before child `step + 10`
         values = oracle.values[0, step:step + 10]
@@ -247,7 +237,7 @@ def test_tournament_of_the_whole_population_always_breeds_from_the_best(pool_20k
 def tiny_pool(mean_validation, mean_test=None):
     count = len(mean_validation)
     mean_validation = np.asarray(mean_validation, dtype=np.float64)
-    return search.Pool(rows=np.arange(count), hashes=None, adjacency=None, operations=None, num_vertices=None,
+    return search_methods.Pool(rows=np.arange(count), hashes=None, adjacency=None, operations=None, num_vertices=None,
                        run_accuracy=mean_validation[:, None], num_runs=np.ones(count, dtype=np.int64),
                        mean_validation=mean_validation,
                        mean_test=np.full(count, np.nan) if mean_test is None else np.asarray(mean_test))
@@ -257,7 +247,7 @@ def test_best_so_far_tracks_the_first_best_query_and_its_regret():
     pool = tiny_pool([0.90, 0.93, 0.95, 0.94], mean_test=[0.89, 0.92, 0.94, 0.93])
     rows = np.array([[0, 3, 1, 2, 3]])
     values = np.array([[0.90, 0.94, 0.94, 0.93, 0.96]])  # noisy single-run queries
-    trace = search.best_so_far(pool, rows, values)
+    trace = search_report.best_so_far(pool, rows, values)
     assert np.allclose(trace["best_validation"], [[0.90, 0.94, 0.94, 0.94, 0.96]])
     assert np.allclose(trace["regret"], [[0.05, 0.01, 0.01, 0.01, 0.01]]), "ties keep the first; regret uses means"
     assert np.allclose(trace["chosen_test"], [[0.89, 0.93, 0.93, 0.93, 0.93]])
@@ -265,19 +255,19 @@ def test_best_so_far_tracks_the_first_best_query_and_its_regret():
 
 def test_queries_to_reach_and_table_cells():
     regret = np.array([[0.3, 0.2, 0.0, 0.0], [0.3, 0.3, 0.3, 0.1], [0.5, 0.05, 0.05, 0.0]])
-    assert list(search.queries_to_reach(regret, 0.1)) == [3, 4, 2]
-    assert list(search.queries_to_reach(regret, 0.0)) == [3, np.inf, 4]
-    assert search.reach_cell(regret, 0.1) == "3 / 3 (3/3)"
-    assert search.reach_cell(regret, 0.0) == ">= 4 / 4 (2/3)"
-    assert search.reach_cell(regret, -1.0) == ">= 4 / > 4 (0/3)"
+    assert list(search_report.queries_to_reach(regret, 0.1)) == [3, 4, 2]
+    assert list(search_report.queries_to_reach(regret, 0.0)) == [3, np.inf, 4]
+    assert search_report.reach_cell(regret, 0.1) == "3 / 3 (3/3)"
+    assert search_report.reach_cell(regret, 0.0) == ">= 4 / 4 (2/3)"
+    assert search_report.reach_cell(regret, -1.0) == ">= 4 / > 4 (0/3)"
 
 
 def test_rank_unqueried_skips_queried_rows_and_puts_passed_rows_first():
     scores = np.array([[0.5, 0.9, 0.1, 0.7, 0.9], [3.0, 2.0, 1.0, 0.0, -1.0]])
     queried = np.array([[1], [0]])
-    assert search.rank_unqueried(scores, queried, 3).tolist() == [[4, 3, 0], [1, 2, 3]]
+    assert search_methods.rank_unqueried(scores, queried, 3).tolist() == [[4, 3, 0], [1, 2, 3]]
     passed = np.array([[True, True, True, False, False], [False, False, True, True, False]])
-    assert search.rank_unqueried(scores, queried, 4, passed).tolist() == [[0, 2, 4, 3], [2, 3, 1, 4]]
+    assert search_methods.rank_unqueried(scores, queried, 4, passed).tolist() == [[0, 2, 4, 3], [2, 3, 1, 4]]
 
 
 # ---------------------------------------------------------------------------
@@ -298,12 +288,10 @@ def test_cli_writes_curves_table_and_traces(hdf5_20k, tmp_path):
 
 def test_cli_refuses_bad_input_without_writing(tmp_path, hdf5_20k, capsys):
     out = tmp_path / "search"
-    with pytest.raises(SystemExit) as missing:
-        search.main(["--data", str(tmp_path / "absent.hdf5"), "--output_dir", str(out), "--quiet"])
-    assert "nasbench_tfrecord_converter" in str(missing.value.code)
-    with pytest.raises(SystemExit) as too_big:
-        search.main(["--data", hdf5_20k, "--methods", "random", "--budget", "30000", "--output_dir", str(out)])
-    assert "exceeds the pool" in str(too_big.value.code)
+    assert search.main(["--data", str(tmp_path / "absent.hdf5"), "--output_dir", str(out), "--quiet"]) == 2
+    assert "nasbench_tfrecord_converter" in capsys.readouterr().err
+    assert search.main(["--data", hdf5_20k, "--methods", "random", "--budget", "30000", "--output_dir", str(out)]) == 2
+    assert "exceeds the pool" in capsys.readouterr().err
     with pytest.raises(SystemExit) as bad_n:
         search.main(["--data", hdf5_20k, "--num_train", "500", "--budget", "400", "--output_dir", str(out)])
     assert bad_n.value.code == 2

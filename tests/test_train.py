@@ -1,5 +1,5 @@
-"""Tests of train.py: the batched optimiser and fit against torch's, cross-validation, metrics, a real
-training on labels_20k.jsonl, determinism and the command line's error paths."""
+"""Tests of engine.py and train.py: fit against torch's Adam, stacks against single fits, cross-validation,
+metrics, a real training on labels_20k.jsonl, determinism, and the command line with its error paths."""
 import json
 
 import numpy as np
@@ -10,27 +10,12 @@ from scipy import stats
 import nasbench_data
 import train
 from dataset import Nb101Dataset, denormalise_accuracy
-from model import GCNPredictor
+from model import GCN
 from predictor_data import write_split_file
 from reference_predictor import copy_into_reference, reference_inputs
-
-
-@pytest.fixture(scope="module")
-def labels_hdf5(hdf5_20k, tmp_path_factory):
-    """(HDF5 path, split file path) of all 20,001 rows of labels_20k.jsonl, with a few small splits."""
-    directory = tmp_path_factory.mktemp("labels")
-    path = hdf5_20k
-    rng = np.random.RandomState(0)
-    order = rng.permutation(20001)
-    splits = {"40": order[:40], "300": order[40:340], "tiny": order[:5]}
-    return path, write_split_file(directory / "train.npz", path, splits)
-
-
-@pytest.fixture(scope="module")
-def small(labels_hdf5):
-    """The 300-row split as a dataset (its graphs, targets and labels)."""
-    path, splits = labels_hdf5
-    return Nb101Dataset(path, "300", splits)
+import cli
+import engine
+from metrics import inversions, kendall_tau, regression_metrics, spearman_rho
 
 
 # ---------------------------------------------------------------------------
@@ -41,46 +26,14 @@ def test_cosine_lr_matches_torch_schedule():
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, 7)
     for epoch in range(7):
-        assert train.cosine_lr(0.3, epoch, 7) == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-9)
+        assert engine.cosine_lr(0.3, epoch, 7) == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-9)
         optimizer.step()
         scheduler.step()
 
 
-def test_batched_adam_equals_torch_adam_and_rests_inactive_models():
-    torch.manual_seed(0)
-    starts = [torch.randn(4, 50), torch.randn(4, 3, 5)]  # two parameters of a stack of 4 models
-    targets = [torch.randn(8, *start.shape) for start in starts]
-    active = [[0, 1, 2, 3]] * 5 + [[0, 2, 3]] * 3  # model 1 rests on the last 3 steps
-    lrs = [1e-2, 1e-2, 3e-2, 1e-2]  # one kernel call for 0, 1 and 3; 0 and 3 differ in steps at the end
-    params = [torch.nn.Parameter(start.clone()) for start in starts]
-    adam = train.BatchedAdam(params, weight_decay=1e-2)
-    for step, models in enumerate(active):
-        for param, target in zip(params, targets):
-            param.grad.copy_((param.detach() - target[step]) ** 3)
-        adam.step(lrs, models)
-    for m in range(4):
-        references = [torch.nn.Parameter(start[m].clone()) for start in starts]
-        optimizer = torch.optim.Adam(references, lr=lrs[m], weight_decay=1e-2)
-        for step in range(sum(m in models for models in active)):
-            optimizer.zero_grad()
-            for reference, target in zip(references, targets):
-                reference.grad = (reference.detach() - target[step, m]) ** 3
-            optimizer.step()
-        for param, reference in zip(params, references):
-            torch.testing.assert_close(param[m].detach(), reference.detach(), rtol=1e-5, atol=1e-6)
-    assert adam.counts == [8, 5, 8, 8]
-
-
-def test_consecutive_runs_split_on_gaps_and_on_keys():
-    keys = ["a", "a", "a", "b", "b", "a"]
-    assert train.consecutive_runs([0, 1, 2, 3, 4, 5], keys) == [(0, 3), (3, 5), (5, 6)]
-    assert train.consecutive_runs([0, 2, 3, 4], keys) == [(0, 1), (2, 3), (3, 5)]
-    assert train.consecutive_runs([], keys) == []
-
-
 def test_epoch_positions_shuffle_each_set_and_drop_the_last_batch():
     generators = [torch.Generator().manual_seed(s) for s in (4, 5)]
-    positions, active = train.epoch_positions(generators, [23, 47], batch_size=10, num_steps=4)
+    positions, active = engine.epoch_positions(generators, [23, 47], batch_size=10, num_steps=4)
     assert positions.shape == (4, 2, 10) and active.tolist() == [[1, 1], [1, 1], [0, 1], [0, 1]]
     expected = [torch.randperm(n, generator=torch.Generator().manual_seed(s)) for s, n in ((4, 23), (5, 47))]
     assert torch.equal(positions[:2, 0].flatten(), expected[0][:20])
@@ -93,8 +46,8 @@ def test_epoch_positions_shuffle_each_set_and_drop_the_last_batch():
 
 def reference_training(graphs, rows, targets, seed, epochs, lr, wd=1e-3, batch_size=10):
     """One model trained with torch.optim.Adam + CosineAnnealingLR on the plain implementation,
-    from the same initial weights and in the same batch order as train.fit (dropout off)."""
-    plain = copy_into_reference(GCNPredictor(num_models=1, seed=seed, dropout=0.0)).train()
+    from the same initial weights and in the same batch order as engine.fit (dropout off)."""
+    plain = copy_into_reference(GCN(num_models=1, seed=seed, dropout=0.0)).train()
     optimizer = torch.optim.Adam(plain.parameters(), lr=lr, weight_decay=wd)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     generator = torch.Generator().manual_seed(seed)
@@ -110,22 +63,13 @@ def reference_training(graphs, rows, targets, seed, epochs, lr, wd=1e-3, batch_s
     return plain.eval()
 
 
-@pytest.fixture
-def float64():
-    """Double precision for exactness tests: Adam divides by the root of tiny second moments, which
-    blows float32 rounding differences up to visible sizes within a few epochs."""
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
-
-
 def test_fit_follows_torch_adam_and_cosine_annealing(small, float64):
     graphs = {key: value.double() for key, value in small.graphs.items()}
     rows, targets = torch.arange(0, 45), small.target[:45].double()
-    model = train.fit(graphs, [(rows, targets)], epochs=4, lr=3e-3, dropout=0.0, seed=7)
+    model = engine.fit(graphs, [(rows, targets)], epochs=4, lr=3e-3, dropout=0.0, seed=7)
     plain = reference_training(graphs, rows, targets, seed=7, epochs=4, lr=3e-3)
     with torch.no_grad():
-        torch.testing.assert_close(train.predict(model, graphs)[0], plain(*reference_inputs(graphs)), rtol=1e-6,
+        torch.testing.assert_close(engine.predict(model, graphs)[0], plain(*reference_inputs(graphs)), rtol=1e-6,
                                    atol=1e-8)
 
 
@@ -136,31 +80,31 @@ def test_batched_fit_equals_single_fits(small, float64, dropout, copies):
     sets = [torch.arange(0, 60), torch.arange(100, 137), torch.arange(50, 250)] * copies  # 6, 3 and 20 batches
     lrs = [1e-3, 3e-3, 2e-3] * copies
     train_sets = [(rows, small.target[rows].double()) for rows in sets]
-    with train.cpu_threads(2, "cpu"):  # two cores, whatever this machine has
-        stack = train.fit(graphs, train_sets, epochs=3, lr=lrs, dropout=dropout, seed=11)
+    with engine.cpu_threads(2, "cpu"):  # two cores, whatever this machine has
+        stack = engine.fit(graphs, train_sets, epochs=3, lr=lrs, dropout=dropout, seed=11)
     for m in (0, 1, 2, len(sets) - 1):
         rows, targets = train_sets[m]
-        single = train.fit(graphs, [(rows, targets)], epochs=3, lr=lrs[m], dropout=dropout, seed=11 + m)
+        single = engine.fit(graphs, [(rows, targets)], epochs=3, lr=lrs[m], dropout=dropout, seed=11 + m)
         torch.testing.assert_close(stack.vectors()[m], single.vectors()[0], rtol=1e-9, atol=1e-10)
 
 
 @pytest.mark.parametrize("num_models, workers", [(1, 1), (3, 2), (25, 2), (100, 2), (7, 4)])
 def test_model_chunks_cover_the_stack_once_in_cache_sized_slices(num_models, workers):
-    groups = train.model_chunks(num_models, workers, torch.device("cpu"))
+    groups = engine.model_chunks(num_models, workers, torch.device("cpu"))
     assert len(groups) == workers
     models = [m for group in groups for chunk in group for m in range(num_models)[chunk]]
     assert sorted(models) == list(range(num_models))
     assert max(chunk.stop - chunk.start for group in groups for chunk in group) <= 10
     sizes = [sum(chunk.stop - chunk.start for chunk in group) for group in groups]
     assert max(sizes) - min(sizes) <= 10  # balanced up to one chunk
-    assert train.model_chunks(num_models, 1, torch.device("cuda")) == [[slice(0, num_models)]]
+    assert engine.model_chunks(num_models, 1, torch.device("cuda")) == [[slice(0, num_models)]]
 
 
 def test_prediction_in_worker_threads_equals_one_thread(small, capsys):
-    model = GCNPredictor(num_models=3, seed=4)
+    model = GCN(num_models=3, seed=4)
     rows = torch.arange(5, len(small.target), 2)
-    one = train.predict(model, small.graphs, rows, batch_size=16, threads=1)
-    workers = train.predict(model, small.graphs, rows, batch_size=16, threads=3, print_freq=2)  # chunks of 16
+    one = engine.predict(model, small.graphs, rows, batch_size=16, threads=1)
+    workers = engine.predict(model, small.graphs, rows, batch_size=16, threads=3, print_freq=2)  # chunks of 16
     assert torch.equal(one, workers)
     with torch.no_grad():  # the plain forward pass, all at once
         torch.testing.assert_close(one, model.eval()({key: value[rows] for key, value in small.graphs.items()}),
@@ -170,14 +114,14 @@ def test_prediction_in_worker_threads_equals_one_thread(small, capsys):
 
 def test_fit_refuses_a_set_smaller_than_a_batch(small):
     with pytest.raises(ValueError, match="fewer than one batch"):
-        train.fit(small.graphs, [(torch.arange(9), small.target[:9])], epochs=1)
+        engine.fit(small.graphs, [(torch.arange(9), small.target[:9])], epochs=1)
 
 
 def test_same_seed_same_numbers(small):
     rows = torch.arange(0, 80)
-    runs = [train.predict(train.fit(small.graphs, [(rows, small.target[rows])], epochs=3, seed=1), small.graphs)
+    runs = [engine.predict(engine.fit(small.graphs, [(rows, small.target[rows])], epochs=3, seed=1), small.graphs)
             for _ in range(2)]
-    other = train.predict(train.fit(small.graphs, [(rows, small.target[rows])], epochs=3, seed=2), small.graphs)
+    other = engine.predict(engine.fit(small.graphs, [(rows, small.target[rows])], epochs=3, seed=2), small.graphs)
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], other)
 
 
@@ -188,10 +132,10 @@ def test_short_real_training_beats_the_mean(labels_hdf5):
     usable = torch.nonzero(data.accuracy > 0.8).flatten()  # blown runs are noise no predictor can learn
     order = usable[torch.randperm(len(usable), generator=torch.Generator().manual_seed(0))]
     rows, held_out = order[:400], order[400:5400]
-    model = train.fit(data.graphs, [(rows, data.target[rows])], epochs=40, lr=1e-3, seed=0)
-    predicted = denormalise_accuracy(train.predict(model, data.graphs, held_out)[0]).double().numpy()
+    model = engine.fit(data.graphs, [(rows, data.target[rows])], epochs=40, lr=1e-3, seed=0)
+    predicted = denormalise_accuracy(engine.predict(model, data.graphs, held_out)[0]).double().numpy()
     truth = data.accuracy[held_out].numpy()
-    metrics = train.regression_metrics(predicted, truth)
+    metrics = regression_metrics(predicted, truth)
     mean_mse = np.mean((100 * (data.accuracy[rows].mean().item() - truth)) ** 2)
     assert metrics["mse"] < 0.7 * mean_mse
     assert metrics["kendall_tau"] > 0.35
@@ -205,7 +149,7 @@ def test_regression_metrics_against_direct_calculations():
     rng = np.random.default_rng(0)
     truth = rng.uniform(0.8, 0.95, 60)
     predicted = truth + rng.normal(0, 0.01, 60)
-    metrics = train.regression_metrics(predicted, truth)
+    metrics = regression_metrics(predicted, truth)
     assert metrics["mse"] == pytest.approx(np.mean((100 * predicted - 100 * truth) ** 2))
     pairs = [(i, j) for i in range(60) for j in range(i)]
     concordant = sum(np.sign(predicted[i] - predicted[j]) == np.sign(truth[i] - truth[j]) for i, j in pairs)
@@ -216,24 +160,24 @@ def test_regression_metrics_against_direct_calculations():
 
 
 def test_folds_are_disjoint_complete_and_seeded():
-    folds = train.kfold_positions(23, 5, seed=3)
+    folds = engine.kfold_positions(23, 5, seed=3)
     assert sorted(torch.cat(folds).tolist()) == list(range(23))
     assert sorted(len(f) for f in folds) == [4, 4, 5, 5, 5]
-    assert all(torch.equal(a, b) for a, b in zip(folds, train.kfold_positions(23, 5, seed=3)))
-    assert not all(torch.equal(a, b) for a, b in zip(folds, train.kfold_positions(23, 5, seed=4)))
+    assert all(torch.equal(a, b) for a, b in zip(folds, engine.kfold_positions(23, 5, seed=3)))
+    assert not all(torch.equal(a, b) for a, b in zip(folds, engine.kfold_positions(23, 5, seed=4)))
     with pytest.raises(ValueError):
-        train.kfold_positions(3, 5, seed=0)
+        engine.kfold_positions(3, 5, seed=0)
 
 
 def test_cross_validation_trains_one_model_per_fold(small, monkeypatch):
     calls = []
-    real_fit = train.fit
+    real_fit = engine.fit
 
     def counting_fit(graphs, train_sets, **kwargs):
         calls.append([len(rows) for rows, _ in train_sets])
         return real_fit(graphs, train_sets, **kwargs)
-    monkeypatch.setattr(train, "fit", counting_fit)
-    result = train.cross_validate(small.graphs, small.target[:100], small.accuracy[:100], 4, seed=0, epochs=2)
+    monkeypatch.setattr(engine, "fit", counting_fit)
+    result = engine.cross_validate(small.graphs, small.target[:100], small.accuracy[:100], 4, seed=0, epochs=2)
     assert calls == [[75, 75, 75, 75]]  # one batched fit, each model without its own fold
     assert [fold["count"] for fold in result["per_fold"]] == [25, 25, 25, 25]
     mses = [fold["mse"] for fold in result["per_fold"]]
@@ -255,7 +199,7 @@ def test_command_line_end_to_end(labels_hdf5, tmp_path, capsys):
     assert results["sizes"] == {"train": 40, "eval": 300, "eval_minus_train": 300}
     assert set(results["metrics"]) == {"eval", "eval_minus_train"}
     assert results["crossval"]["folds"] == 3 and len(results["crossval"]["per_fold"]) == 3
-    device = train.resolve_device("auto")  # --device auto: CUDA where there is one
+    device = engine.resolve_device("auto")  # --device auto: CUDA where there is one
     assert results["args"]["epochs"] == 2
     assert results["device"] == (str(device) if device.type == "cpu" else torch.cuda.get_device_name(device))
     assert (output / "scatter.png").stat().st_size > 10000
@@ -268,15 +212,15 @@ def test_command_line_improved_recipe_ensemble_averages_its_models(labels_hdf5, 
     reported predictions are their mean."""
     path, splits = labels_hdf5
     fits, outputs = [], []
-    original_fit, original_predict = train.fit, train.predict
-    monkeypatch.setattr(train, "fit", lambda graphs, sets, **kw: fits.append(kw) or original_fit(graphs, sets, **kw))
-    monkeypatch.setattr(train, "predict", lambda *a, **kw: outputs.append(original_predict(*a, **kw)) or outputs[-1])
+    original_fit, original_predict = engine.fit, engine.predict
+    monkeypatch.setattr(engine, "fit", lambda graphs, sets, **kw: fits.append(kw) or original_fit(graphs, sets, **kw))
+    monkeypatch.setattr(engine, "predict", lambda *a, **kw: outputs.append(original_predict(*a, **kw)) or outputs[-1])
     code = train.main(["--data", path, "--splits", splits, "--train_split", "40", "--eval_split", "300",
                        "--recipe", "improved", "--epochs", "2", "--ensemble", "3", "--seed", "5", "--quiet",
                        "--output_dir", str(tmp_path / "run")])
     assert code == 0
     (options,) = fits
-    improved = train.RECIPES["improved"]
+    improved = cli.RECIPES["improved"]
     assert (options["loss"], options["lr"], options["seed"]) == (improved["loss"], improved["lr"], 5)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["args"]["propagation"] == "uniform" and results["args"]["recipe"] == "improved"
@@ -330,13 +274,13 @@ def test_folds_below_two_are_a_usage_error(capsys):
 
 @pytest.mark.parametrize("size", [2, 3, 17, 1000, 20001])
 def test_rank_correlations_equal_scipy(size, hdf5_20k):
-    """train.kendall_tau / spearman_rho against scipy.stats on real labels (many ties: multiples of 1/9984)
+    """metrics.kendall_tau / spearman_rho against scipy.stats on real labels (many ties: multiples of 1/9984)
     against noisy copies of them, and on arrays with more ties still."""
     labels = nasbench_data.validation_labels(nasbench_data.read_hdf5(hdf5_20k)["metrics"])[:size]
     rng = np.random.default_rng(size)
     for predicted in (labels + rng.normal(0, 0.01, size), np.round(labels + rng.normal(0, 0.01, size), 2)):
-        assert train.kendall_tau(predicted, labels) == pytest.approx(stats.kendalltau(predicted, labels)[0], abs=1e-12)
-        assert train.spearman_rho(predicted, labels) == pytest.approx(stats.spearmanr(predicted, labels)[0],
+        assert kendall_tau(predicted, labels) == pytest.approx(stats.kendalltau(predicted, labels)[0], abs=1e-12)
+        assert spearman_rho(predicted, labels) == pytest.approx(stats.spearmanr(predicted, labels)[0],
                                                                       abs=1e-12)
 
 
@@ -345,7 +289,7 @@ def test_inversions_count_every_decreasing_pair():
     for size in (0, 1, 2, 5, 33, 200):
         values = rng.integers(0, 7, size)
         expected = sum(values[i] > values[j] for i in range(size) for j in range(i + 1, size))
-        assert train.inversions(values) == expected
+        assert inversions(values) == expected
 
 
 @pytest.mark.parametrize("flag, value", [("--lr", "-1"), ("--lr", "nan"), ("--lr", "inf"), ("--wd", "-0.1"),
@@ -360,7 +304,7 @@ def test_recipe_flags_out_of_range_exit_2_naming_the_flag(flag, value, capsys):
 
 def test_recipe_fills_only_the_flags_not_given():
     args = train.parse_args(["--recipe", "improved", "--lr", "2e-4"])
-    improved = train.RECIPES["improved"]
+    improved = cli.RECIPES["improved"]
     assert args.lr == 2e-4 and args.epochs == improved["epochs"] and args.propagation == improved["propagation"]
     assert args.loss == improved["loss"]
     faithful = train.parse_args([])
@@ -374,11 +318,42 @@ def test_degenerate_eval_splits(labels_hdf5, tmp_path, capsys, monkeypatch):
     splits = write_split_file(tmp_path / "splits.npz", path, {"40": np.arange(40), "one": np.array([7]),
                                                              "none": np.array([], dtype=np.int64)})
     trained = []
-    original_fit = train.fit
-    monkeypatch.setattr(train, "fit", lambda *a, **kw: trained.append(1) or original_fit(*a, **kw))
+    original_fit = engine.fit
+    monkeypatch.setattr(engine, "fit", lambda *a, **kw: trained.append(1) or original_fit(*a, **kw))
     common = ["--data", path, "--splits", splits, "--train_split", "40", "--epochs", "1", "--quiet"]
     assert train.main(common + ["--eval_split", "none", "--output_dir", str(tmp_path / "none")]) == 2
     assert "no architectures" in capsys.readouterr().err and not trained
     assert train.main(common + ["--eval_split", "one", "--output_dir", str(tmp_path / "one")]) == 0
     text = (tmp_path / "one" / "results.json").read_text()
     assert "NaN" not in text and json.loads(text)["metrics"]["eval"]["kendall_tau"] is None
+
+
+@pytest.mark.parametrize("flags", [["--predictor", "mlp"], ["--predictor", "cnn"], ["--backend", "autograd"]])
+def test_command_line_trains_every_predictor_and_backend(labels_hdf5, tmp_path, capsys, flags):
+    path, splits = labels_hdf5
+    out = tmp_path / "run"
+    assert train.main(["--data", path, "--splits", splits, "--train_split", "40", "--eval_split", "300",
+                       "--epochs", "3", "--output_dir", str(out), "--quiet"] + flags) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["args"]["predictor"] == (flags[1] if flags[0] == "--predictor" else "gcn")
+    assert np.isfinite(results["metrics"]["eval"]["mse"])
+
+
+def test_autograd_backend_reproduces_the_fast_default(labels_hdf5, tmp_path):
+    """The same run through both backends: the same numbers up to float32 rounding."""
+    path, splits = labels_hdf5
+    metrics = []
+    for backend in ("fast", "autograd"):
+        out = tmp_path / backend
+        assert train.main(["--data", path, "--splits", splits, "--train_split", "40", "--eval_split", "300",
+                           "--epochs", "20", "--backend", backend, "--output_dir", str(out), "--quiet"]) == 0
+        metrics.append(json.loads((out / "results.json").read_text())["metrics"]["eval"])
+    assert metrics[0]["mse"] == pytest.approx(metrics[1]["mse"], rel=1e-3)
+    assert metrics[0]["kendall_tau"] == pytest.approx(metrics[1]["kendall_tau"], abs=2e-3)
+
+
+def test_fast_backend_is_refused_for_the_baselines(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse_args(["--predictor", "mlp", "--backend", "fast"])
+    assert exit_info.value.code == 2
+    assert "--backend fast exists for --predictor gcn only" in capsys.readouterr().err

@@ -46,6 +46,8 @@ OFFICIAL_FILES = {
                                   499e6, 1_270_872),
 }
 SIZE_TOLERANCE = 0.1  # "about 1.95 GB" may mean GB or GiB
+MAX_RECORD_BYTES = 2 ** 24  # an official record is about 2 KB
+MAX_PARAMETERS = 2 ** 40  # trainable parameters of any cell network (the largest is about 5e7)
 DOWNLOAD_HINT = ("get the official file from https://storage.googleapis.com/nasbench/nasbench_full.tfrecord, "
                  f"or convert the offline export: {nasbench_data.CONVERT_HINT}")
 EPOCH_INDEX = {e: i for i, e in enumerate(nasbench_data.EPOCHS)}
@@ -119,6 +121,9 @@ def tfrecord_payloads(stream, chunk_bytes=CHUNK_BYTES):
         if masked_crc(buffer[pos:pos + 8]) != length_crc:
             raise ConversionError(f"record {number} at byte {base + pos}: CRC mismatch in the length field "
                                   f"({'not a TFRecord file?' if number == 0 else 'corrupt file'})")
+        if length > MAX_RECORD_BYTES:  # checked before reading: a valid CRC on a huge length must not allocate it
+            raise ConversionError(f"record {number} at byte {base + pos}: length field of {length:,} bytes, more "
+                                  f"than any NAS-Bench-101 record (at most {MAX_RECORD_BYTES:,}): corrupt file")
         end = pos + _HEADER.size + length + _CRC.size
         if end > len(buffer):
             need = end - pos
@@ -165,12 +170,13 @@ class Architectures:
         self.hashes = []
         self.num_vertices = np.zeros(capacity, np.int8)
         self.trainable_parameters = np.full(capacity, -1, np.int64)
-        self.adjacency = np.zeros((capacity, 7, 7), np.int8)
-        self.operations = np.zeros((capacity, 7), np.int8)
+        self.adjacency = np.zeros((capacity, search_space.MAX_VERTICES, search_space.MAX_VERTICES), np.int8)
+        self.operations = np.zeros((capacity, search_space.MAX_VERTICES), np.int8)
         # (epochs, runs, 8 values of a run): the HDF5 layout with its last two axes flattened
         self.metrics = np.full((capacity, *nasbench_data.METRICS_SHAPE[:2], RUN_VALUES), np.nan, np.float32)
         self.runs = np.zeros((capacity, len(nasbench_data.EPOCHS)), np.int8)  # runs seen per budget
         self.source = np.zeros((capacity, 2), np.int64)  # (record or line number, byte offset) of first sight
+        self.graph_text = {}  # row -> its first record's (adjacency, operations) strings
 
     def __len__(self):
         return len(self.hashes)
@@ -306,8 +312,9 @@ def read_tfrecord(path, space, skip_sha256=False, quiet=False):
             for count, offset, payload in records:
                 _add_record(table, count, offset, payload)
     if count < 0:
-        raise ConversionError(f"{path} holds no records")
+        raise ConversionError("the file holds no records")
     verify_graphs(table, np.arange(len(table)), space, _record_place)
+    check_ranges(table, _record_place)
     _report_sha256(path, size, official, digest, skip_sha256, quiet)
     return table, count + 1
 
@@ -340,10 +347,17 @@ def _add_record(table, number, offset, payload):
             bits = [int(c) for c in raw_adjacency]
             dim = math.isqrt(len(bits))
             table.set_graph(row, np.reshape(bits, (dim, dim)), raw_operations.split(","))
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, AttributeError) as e:
             raise ConversionError(f"record {number} at byte {offset}: malformed graph ({e})") from None
+        table.graph_text[row] = (raw_adjacency, raw_operations)
         if metrics.HasField("trainable_parameters"):
-            table.trainable_parameters[row] = metrics.trainable_parameters
+            try:
+                table.trainable_parameters[row] = checked_parameters(metrics.trainable_parameters)
+            except ConversionError as e:
+                raise ConversionError(f"record {number} at byte {offset}: {e}") from None
+    elif table.graph_text.get(row) != (raw_adjacency, raw_operations):
+        raise ConversionError(f"record {number} at byte {offset}: hash {key} with another graph than its first "
+                              f"record ({_record_place(table, row)})")
     budget = EPOCH_INDEX.get(epochs) if isinstance(epochs, int) else None
     if budget is None:
         raise ConversionError(f"record {number} at byte {offset}: {epochs!r} epochs is not one of "
@@ -395,6 +409,7 @@ def read_jsonl(path, space, quiet=False):
         raise ConversionError(f"{path} holds no rows")
     with_graph = np.array(with_graph, dtype=np.int64)
     verify_graphs(table, with_graph, space, _line_place)
+    check_ranges(table, _line_place)
     _graphs_from_space(table, np.setdiff1d(np.arange(len(table)), with_graph), space)
     return table, len(table)
 
@@ -411,7 +426,7 @@ def _add_json_row(table, record, number, with_graph):
         table.set_graph(row, record["module_adjacency"], record["module_operations"])
         with_graph.append(row)
     if record.get("trainable_parameters") is not None:
-        table.trainable_parameters[row] = int(record["trainable_parameters"])
+        table.trainable_parameters[row] = checked_parameters(record["trainable_parameters"])
     for epochs, runs in record.get("computed_stats", {}).items():
         budget = EPOCH_INDEX.get(int(epochs))
         if budget is None:
@@ -422,7 +437,36 @@ def _add_json_row(table, record, number, with_graph):
             for name, value in stats.items():
                 if name not in RUN_KEYS:
                     raise ConversionError(f"unknown run statistic {name!r}; known: {sorted(RUN_KEYS)}")
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                    raise ConversionError(f"{name} is {value!r}, not a number")
                 table.metrics[row, budget, run, RUN_KEYS[name]] = math.nan if value is None else float(value)
+
+
+def check_ranges(table, place):
+    """ConversionError naming the first row (by `place`) whose run statistics are out of range: accuracies must
+    be in [0, 1], training times finite and non-negative, or absent (NaN). One pass over all rows at once."""
+    metrics = table.metrics[:len(table)]
+    names = [f"{c}_{f}" for c in nasbench_data.CHECKPOINTS for f in nasbench_data.FIELDS]
+    accuracy = np.array(["accuracy" in name for name in names])
+    with np.errstate(invalid="ignore"):
+        bad = np.where(accuracy, ~((metrics >= 0) & (metrics <= 1)), ~((metrics >= 0) & np.isfinite(metrics)))
+    bad &= ~np.isnan(metrics)
+    if bad.any():
+        row, budget, run, column = np.argwhere(bad)[0]
+        value = float(metrics[row, budget, run, column])
+        hint = " (a percentage? accuracies are fractions)" if accuracy[column] and 1 < value <= 100 else ""
+        raise ConversionError(f"{place(table, row)}: {names[column]} of run {run + 1} at "
+                              f"{nasbench_data.EPOCHS[budget]} epochs is {value:g}, outside "
+                              f"{'[0, 1]' if accuracy[column] else 'the non-negative numbers'}{hint}")
+
+
+def checked_parameters(value):
+    """trainable_parameters as an int: ConversionError unless a non-negative integer below MAX_PARAMETERS."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or \
+            (isinstance(value, float) and not value.is_integer()) or not 0 <= value < MAX_PARAMETERS:
+        raise ConversionError(f"trainable_parameters is {value!r}, not a non-negative integer below "
+                              f"{MAX_PARAMETERS:,}")
+    return int(value)
 
 
 def _graphs_from_space(table, rows, space):
@@ -450,8 +494,12 @@ def _is_hash(key):
 
 def convert(input_path, output_path, skip_sha256=False, quiet=False):
     """Convert `input_path` (.tfrecord or .jsonl) to the HDF5 at `output_path`; returns a summary dict."""
+    if os.path.isdir(input_path):
+        raise ConversionError("is a directory; give the .tfrecord or .jsonl file")
     if not os.path.isfile(input_path):
         raise ConversionError(f"file not found; {DOWNLOAD_HINT}")
+    if input_path.endswith((".gz", ".bz2", ".xz", ".zip")):
+        raise ConversionError("compressed files are not read; decompress it first (e.g. gunzip)")
     start = time.time()
     space = search_space.enumerate_space(progress=not quiet)
     if input_path.endswith(".jsonl"):
@@ -479,7 +527,8 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     try:
-        summary = convert(args.input, args.output, args.skip_sha256, args.quiet)
+        with nasbench_data.interruptible():
+            summary = convert(args.input, args.output, args.skip_sha256, args.quiet)
     except ConversionError as e:
         raise SystemExit(f"error: {args.input}: {e}") from None
     if not args.quiet:

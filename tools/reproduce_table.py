@@ -3,9 +3,9 @@
     python tools/reproduce_table.py                                # 5 seeds, full epochs (takes a while)
     python tools/reproduce_table.py --seeds 2 --max-epochs 5 --output_dir runs/table_smoke   # smoke test
 
-Both recipes of train.RECIPES: faithful (the reproduction's table and Kendall tau by
+Both recipes of cli.RECIPES: faithful (the reproduction's table and Kendall tau by
 size) and improved (the same rows where its recipe applies). For each training
-configuration the seeds train together as one batched `train.fit` (the split is fixed by
+configuration the seeds train together as one batched `engine.fit` (the split is fixed by
 the split file; a seed changes the initialisation, the batch order and dropout), then
 every model is evaluated on the configuration's eval splits. Writes `table.md` (mean ±
 std over seeds, beside the paper's numbers and the public reproduction's, from its README
@@ -24,7 +24,9 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dataset import Nb101Dataset, denormalise_accuracy  # noqa: E402
 from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, write_json  # noqa: E402
-from train import RECIPES, fit, plot_scatter, predict, regression_metrics, resolve_device  # noqa: E402
+from cli import RECIPES  # noqa: E402
+from engine import fit, predict, resolve_device  # noqa: E402
+from metrics import plot_scatter, regression_metrics  # noqa: E402
 
 # (recipe, train split, epochs, lr, eval splits) of every training (None: the recipe's own value); the faithful
 # 172 serves three rows of the tables

@@ -24,8 +24,7 @@ import nasbench_data  # noqa: E402
 
 RANDOM_SIZES = (172, 334, 860, 100, 424, 4236)  # drawing order matters: it fixes every split
 FILTERED_SIZES = (172, 334, 860)  # the reproduction's 91-N splits
-FILTER_THRESHOLD = 0.91
-DENOISE_THRESHOLDS = {"denoise-91": 0.91, "denoise-80": 0.80}
+DENOISE_THRESHOLDS = {"denoise-91": nasbench_data.GOOD_ACCURACY, "denoise-80": 0.80}
 
 
 def make_splits(labels, first_run, seed=0, sizes=RANDOM_SIZES):
@@ -37,7 +36,7 @@ def make_splits(labels, first_run, seed=0, sizes=RANDOM_SIZES):
         raise ValueError(f"split sizes {too_big} exceed the {len(candidates):,} architectures with a label")
     rng = np.random.RandomState(seed)
     splits = {str(n): candidates[rng.permutation(len(candidates))[:n]] for n in sizes}
-    above = candidates[first_run[candidates] > FILTER_THRESHOLD]
+    above = candidates[first_run[candidates] > nasbench_data.GOOD_ACCURACY]
     for n in FILTERED_SIZES:
         if n in sizes:
             splits[f"91-{n}"] = splits[str(n)][np.isin(splits[str(n)], above)]
@@ -54,11 +53,17 @@ def write_splits(path, splits, hashes):
             np.savez(f, **splits, **{nasbench_data.DIGEST_KEY: np.str_(nasbench_data.hashes_digest(hashes))})
 
 
+def non_negative_int(text):
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
+    return int(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=nasbench_data.DEFAULT_HDF5)
     parser.add_argument("--output", default=nasbench_data.DEFAULT_SPLITS)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     args = parser.parse_args(argv)
     try:
         nasbench_data.check_output_file(args.output, args.data)
@@ -75,7 +80,8 @@ def main(argv=None):
     except ValueError as e:
         print(f"error: {args.data}: {e}; use data with more architectures", file=sys.stderr)
         raise SystemExit(2) from None
-    write_splits(args.output, splits, data["hash"])
+    with nasbench_data.interruptible():
+        write_splits(args.output, splits, data["hash"])
     print(f"wrote {args.output} (seed {args.seed}) for {args.data}:")
     for name, index in splits.items():
         print(f"  {name:>11}: {len(index):,}")

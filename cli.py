@@ -1,0 +1,191 @@
+"""What the command-line scripts share: flag types, the two recipes, device and thread flags, error handling.
+
+    python -c "import cli; print(cli.RECIPES)"
+
+Every script that trains predictors (train.py, cascade.py, crossval.py, search.py, bench.py)
+takes its flags from here, so a flag means the same and is checked the same everywhere: a bad
+value is refused by argparse with the flag named (exit 2) before any work starts.
+"""
+import argparse
+import math
+import os
+import sys
+
+import torch
+
+from dataset import Nb101Dataset
+from engine import BACKENDS, resolve_device
+from model import PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
+from nasbench_data import DataError, interruptible
+
+# ---------------------------------------------------------------------------
+# flag types
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
+    return value
+
+
+def finite_float(text, low=0.0, low_inclusive=False, high=math.inf, high_inclusive=False):
+    """A float in the interval from `low` to `high` (each inclusive or not): argparse's error otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text}") from None
+    above = value >= low if low_inclusive else value > low
+    below = value <= high if high_inclusive else value < high
+    if not (math.isfinite(value) and above and below):
+        interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
+        raise argparse.ArgumentTypeError(f"expected a finite number in {interval}, got {text}")
+    return value
+
+
+def positive_float(text):
+    return finite_float(text)
+
+
+def non_negative_float(text):
+    return finite_float(text, low_inclusive=True)
+
+
+def dropout_rate(text):
+    return finite_float(text, low_inclusive=True, high=1.0)
+
+
+def probability(text):
+    return finite_float(text, low_inclusive=True, high=1.0, high_inclusive=True)
+
+
+# ---------------------------------------------------------------------------
+# recipes
+
+# The two recipes. "faithful": the public reproduction's semantics exactly (REFERENCE.md), the
+# default. "improved": chosen by 5-fold cross-validation on the training architectures only
+# (crossval.py; the procedure and the grid are in the README). Flags given on the command line
+# override single values of either.
+RECIPES = {
+    "faithful": dict(propagation="faithful", readout_init="torch", hidden=144, epochs=300, lr=1e-4, wd=1e-3,
+                     batch_size=10, dropout=0.1, loss="mse", ensemble=1),
+    "improved": dict(propagation="uniform", readout_init="torch", hidden=144, epochs=600, lr=1e-3, wd=1e-3,
+                     batch_size=10, dropout=0.1, loss="mse+hinge", ensemble=1),
+}
+# recipe key -> command-line flag (the reproduction's flag names where it has them)
+RECIPE_FLAGS = {"propagation": "propagation", "readout_init": "readout_init", "hidden": "gcn_hidden",
+                "epochs": "epochs", "lr": "lr", "wd": "wd", "batch_size": "train_batch_size", "dropout": "dropout",
+                "loss": "loss", "ensemble": "ensemble"}
+
+
+def add_recipe_arguments(parser):
+    """--predictor, --backend, --recipe and the flags it sets (each one overrides the recipe's value);
+    resolve_recipe(args) fills them."""
+    parser.add_argument("--predictor", choices=sorted(PREDICTORS), default="gcn",
+                        help="gcn: the paper's predictor; mlp, cnn: the baselines of its appendix")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="auto: the fast path for the GCN, autograd for the others; autograd: plain "
+                             "loss.backward() through model.py for any predictor")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="faithful",
+                        help="faithful: the public reproduction's semantics (default); improved: chosen by CV")
+    parser.add_argument("--propagation", choices=PROPAGATION_RULES, default=None,
+                        help="backward-direction propagation: faithful rownorm(P^T) or uniform rownorm((A+I)^T)")
+    parser.add_argument("--readout_init", choices=READOUT_INITS, default=None,
+                        help="init of the two readout layers: torch (nn.Linear's default) or xavier")
+    parser.add_argument("--gcn_hidden", type=positive_int, default=None)
+    parser.add_argument("--epochs", type=positive_int, default=None)
+    parser.add_argument("--lr", type=positive_float, default=None)
+    parser.add_argument("--wd", type=non_negative_float, default=None)
+    parser.add_argument("--train_batch_size", type=positive_int, default=None)
+    parser.add_argument("--dropout", type=dropout_rate, default=None, help="in [0, 1)")
+    parser.add_argument("--loss", choices=REGRESSION_LOSSES, default=None,
+                        help="mse, hinge (pairwise ranking), or mse+hinge")
+    parser.add_argument("--ensemble", type=positive_int, default=None,
+                        help="average this many models (seeds seed, seed+1, ...)")
+
+
+def resolve_recipe(args, parser):
+    """Fill every recipe flag left unset from args.recipe; returns args. parser.error (exit 2) for --backend fast
+    with a predictor that has no fast path."""
+    for key, flag in RECIPE_FLAGS.items():
+        if getattr(args, flag, None) is None:
+            setattr(args, flag, RECIPES[args.recipe][key])
+    if args.backend == "fast" and args.predictor != "gcn":
+        parser.error("--backend fast exists for --predictor gcn only; use --backend autograd or auto")
+    return args
+
+
+def fit_arguments(args, device):
+    """engine.fit's keyword arguments from the (recipe-resolved) command line."""
+    return dict(predictor=args.predictor, backend=args.backend, hidden=args.gcn_hidden, epochs=args.epochs,
+                lr=args.lr, wd=args.wd, batch_size=args.train_batch_size, dropout=args.dropout, loss=args.loss,
+                readout_init=args.readout_init, seed=args.seed, device=device, progress=not args.quiet)
+
+
+# ---------------------------------------------------------------------------
+# device, threads, data, errors
+
+
+def add_machine_arguments(parser, output_dir):
+    """--seed, --device, --threads, --output_dir and --quiet, as every training script has them."""
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--threads", type=non_negative_int, default=0,
+                        help="CPU cores for torch (0: torch's default, all of them; 1 when other jobs hold the cores)")
+    parser.add_argument("--output_dir", default=output_dir)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def use_threads(args):
+    """Give torch args.threads CPU cores (0 leaves torch's default); fit and predict split them as they need."""
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(args.threads)
+
+
+def check_output_dir(path):
+    """ValueError unless `path` is (or can be made) a writable directory: checked before the work starts."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"--output_dir {path}: exists and is not a directory")
+    parent = path
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    parent = parent or "."
+    if not os.path.isdir(parent):
+        raise ValueError(f"--output_dir {path}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--output_dir {path}: {parent} is not writable")
+
+
+def load_datasets(args, device):
+    """The training and evaluation splits named by the arguments (DataError when a file is missing or wrong)."""
+    return (Nb101Dataset(args.data, args.train_split, args.splits, device, args.propagation),
+            Nb101Dataset(args.data, args.eval_split, args.splits, device, args.propagation))
+
+
+def run(main, args):
+    """main(args, device) with the device resolved and the output directory checked first; a user's mistake
+    (DataError, ValueError) is printed as one line and exits 2, never as a traceback; SIGTERM and SIGINT end it
+    with exit 130 (nasbench_data.interruptible), every output being written atomically."""
+    try:
+        use_threads(args)
+        device = resolve_device(args.device)
+        if getattr(args, "output_dir", None):
+            check_output_dir(args.output_dir)
+        with interruptible():
+            return main(args, device)
+    except (DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,148 @@
+"""The search comparison's outputs: best-so-far traces, regret tables, curves, and the files search.py writes.
+
+    python -c "import search_report; help(search_report.write_outputs)"
+"""
+import os
+
+import numpy as np
+
+import nasbench_data
+from search_methods import METHODS
+
+REGRET_THRESHOLDS = (0.5, 0.2, 0.1, 0.05, 0.0)  # percentage points of validation accuracy
+REPORT_BUDGETS = (50, 100, 172, 200, 500, 1000, 2000)
+
+
+def best_so_far(pool, rows, values):
+    """Per run and query count: best queried validation accuracy, regret and mean test of the chosen architecture.
+
+    The chosen architecture is the first one that reached the best queried value so far.
+    Regret (fraction) = the pool's best mean validation accuracy - the chosen one's mean validation accuracy.
+    """
+    best = np.maximum.accumulate(values, axis=1)
+    previous = np.concatenate([np.full((len(values), 1), -np.inf), best[:, :-1]], axis=1)
+    improved = values > previous
+    position = np.maximum.accumulate(np.where(improved, np.arange(values.shape[1]), 0), axis=1)
+    chosen = np.take_along_axis(rows, position, axis=1)
+    regret = pool.mean_validation.max() - pool.mean_validation[chosen]
+    return {"best_validation": best, "regret": regret, "chosen_test": pool.mean_test[chosen]}
+
+
+def queries_to_reach(regret, threshold):
+    """(R,) number of queries after which each run's regret is <= threshold; inf where never within budget."""
+    reached = regret <= threshold + 1e-12
+    first = np.argmax(reached, axis=1).astype(np.float64) + 1
+    return np.where(reached.any(axis=1), first, np.inf)
+
+
+def reach_cell(regret, threshold):
+    """'mean / median (reached/runs)' queries to reach a regret; runs that never reach it count as the budget."""
+    needed = queries_to_reach(regret, threshold)
+    reached = np.isfinite(needed)
+    mean = np.where(reached, needed, regret.shape[1]).mean()
+    median = np.median(needed)
+    prefix = "" if reached.all() else ">= "
+    median_text = f"{median:.0f}" if np.isfinite(median) else f"> {regret.shape[1]}"
+    return f"{prefix}{mean:.0f} / {median_text} ({reached.sum()}/{len(reached)})"
+
+
+def regret_table(traces, thresholds=REGRET_THRESHOLDS):
+    """Markdown table: queries each method needs to reach each regret (mean / median, runs reaching it)."""
+    lines = ["| method | " + " | ".join(f"regret <= {t:g} pp" for t in thresholds) + " |",
+             "|---|" + "---|" * len(thresholds)]
+    for method, trace in traces.items():
+        cells = [reach_cell(trace["regret"], t / 100) for t in thresholds]
+        lines.append(f"| {METHODS[method].name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def budget_table(traces, budgets=REPORT_BUDGETS):
+    """Markdown table: mean best validation accuracy, mean regret and mean test accuracy at given budgets."""
+    budget = min(trace["regret"].shape[1] for trace in traces.values())
+    budgets = [b for b in budgets if b <= budget]
+    lines = ["| method | " + " | ".join(f"{b} queries" for b in budgets) + " |", "|---|" + "---|" * len(budgets)]
+    for method, trace in traces.items():
+        cells = []
+        for b in budgets:
+            cell = (f"{100 * trace['best_validation'][:, b - 1].mean():.2f} / "
+                    f"{100 * trace['regret'][:, b - 1].mean():.3f}")
+            test = trace["chosen_test"][:, b - 1]
+            if np.isfinite(test).any():
+                cell += f" / {100 * np.nanmean(test):.2f}"
+            cells.append(cell)
+        lines.append(f"| {METHODS[method].name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_curves(traces, path, num_train=None):
+    """curves.png: mean best-so-far validation accuracy and regret with interquartile bands, log-x."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    has_test = any(np.isfinite(t["chosen_test"]).any() for t in traces.values())
+    panels = [("best_validation", "best validation accuracy found (%)"),
+              ("regret", "regret of the chosen architecture (pp)")]
+    if has_test:
+        panels.append(("chosen_test", "mean test accuracy of the chosen architecture (%)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8))
+    for ax, (key, label) in zip(axes, panels):
+        for method, trace in traces.items():
+            values = 100 * trace[key]
+            queries = np.arange(1, values.shape[1] + 1)
+            line, = ax.plot(queries, np.nanmean(values, axis=0), label=METHODS[method].name)
+            low, high = np.nanpercentile(values, [25, 75], axis=0)
+            ax.fill_between(queries, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        if num_train:
+            ax.axvline(num_train, color="gray", linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("architectures queried (trained)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylim(bottom=np.percentile(100 * np.concatenate(
+        [t["best_validation"][:, min(9, t["best_validation"].shape[1] - 1)] for t in traces.values()]), 25))
+    axes[1].set_yscale("symlog", linthresh=0.05)
+    axes[1].set_ylim(bottom=0)
+    axes[0].legend(loc="lower right")
+    runs = next(iter(traces.values()))["regret"].shape[0]
+    fig.suptitle(f"mean (line) and interquartile range (band) over {runs} runs; the methods share their first "
+                 f"random queries" + (f"; dotted: the Neural Predictor's N = {num_train}" if num_train else ""))
+    fig.tight_layout()
+    with nasbench_data.atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def markdown_report(traces, summary):
+    """table.md: queries needed to reach each regret, values at given budgets, distinct architectures queried."""
+    has_test = any(np.isfinite(t["chosen_test"]).any() for t in traces.values())
+    distinct = ", ".join(f"{METHODS[m].name} {summary['methods'][m]['distinct_architectures_mean']:.0f}"
+                         for m in traces)
+    return ("## Queries needed to reach a regret\n\n"
+            "Regret = the pool's best mean validation accuracy minus that of the architecture chosen by "
+            "queried validation accuracy, in percentage points. Cells: mean / median number of queries over "
+            "runs (runs that never reach it count as the budget, hence '>='), and (runs reaching it / runs).\n\n"
+            + regret_table(traces)
+            + "\n\n## At given budgets\n\nCells: mean best validation accuracy found (%) / mean regret (pp)"
+            + (" / mean test accuracy of the chosen architecture (%)" if has_test else "")
+            + ".\n\n" + budget_table(traces)
+            + f"\n\nDistinct architectures among the {summary['args']['budget']} queries of a run (mean): "
+            + distinct + ".\n")
+
+
+def write_outputs(output_dir, traces, oracles, summary):
+    """Write curves.png, table.md, traces.npz and summary.json (each atomically); return the table."""
+    os.makedirs(output_dir, exist_ok=True)
+    plot_curves(traces, os.path.join(output_dir, "curves.png"),
+                summary["args"]["num_train"] if "predictor" in traces else None)
+    table = markdown_report(traces, summary)
+    with nasbench_data.atomic_output(os.path.join(output_dir, "table.md")) as tmp:
+        with open(tmp, "w") as f:
+            f.write(table)
+    arrays = {f"{method}/{key}": value for method, trace in traces.items() for key, value in trace.items()}
+    arrays.update({f"{method}/rows": oracle.rows for method, oracle in oracles.items()})
+    arrays.update({f"{method}/values": oracle.values for method, oracle in oracles.items()})
+    with nasbench_data.atomic_output(os.path.join(output_dir, "traces.npz")) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+    nasbench_data.write_json(os.path.join(output_dir, "summary.json"), summary)
+    return table

@@ -1,0 +1,93 @@
+"""Tests of cli.py through every script that trains: flags checked by one set of types, the output directory
+checked before any work, a user's mistake reported in one line with exit 2 and nothing written."""
+import os
+
+import pytest
+
+import bench
+import cascade
+import cli
+import crossval
+import search
+import train
+
+SCRIPTS = {"train": train.main, "cascade": cascade.main, "crossval": crossval.main, "search": search.main}
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_output_dir_that_is_a_file_is_refused_before_any_work(script, labels_hdf5, tmp_path, capsys, monkeypatch):
+    path, splits = labels_hdf5
+    blocker = tmp_path / "file"
+    blocker.write_text("keep me")
+    import engine
+    monkeypatch.setattr(engine, "fit", lambda *a, **kw: pytest.fail("trained before checking the output"))
+    flags = ["--data", path, "--output_dir", str(blocker / "out" if script == "search" else blocker), "--quiet"]
+    if script != "search":
+        flags += ["--splits", splits]
+    if script == "crossval":
+        flags += ["--sizes", "40", "--epochs", "1"]
+    assert SCRIPTS[script](flags) == 2
+    message = capsys.readouterr().err
+    assert "--output_dir" in message and "Traceback" not in message
+    assert blocker.read_text() == "keep me"
+
+
+def test_read_only_output_parent_is_refused(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    parent.chmod(0o500)
+    with pytest.raises(ValueError, match="not writable"):
+        cli.check_output_dir(str(parent / "run"))
+
+
+def test_output_dir_checks(tmp_path):
+    cli.check_output_dir(str(tmp_path / "new" / "deeper"))  # creatable: fine, nothing made yet
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="is a file, not a directory"):
+        cli.check_output_dir(str(tmp_path / "file" / "run"))
+    with pytest.raises(ValueError, match="exists and is not a directory"):
+        cli.check_output_dir(str(tmp_path / "file"))
+
+
+@pytest.mark.parametrize("main, flags, named", [
+    (search.main, ["--train_batch_size", "0"], "--train_batch_size"),
+    (search.main, ["--gcn_hidden", "0"], "--gcn_hidden"),
+    (search.main, ["--mutation_rate", "-1"], "--mutation_rate"),
+    (search.main, ["--runs", "0"], "--runs"),
+    (search.main, ["--seed", "-1"], "--seed"),
+    (train.main, ["--epochs", "0"], "--epochs"),
+    (train.main, ["--dropout", "1.5"], "--dropout"),
+    (train.main, ["--lr", "nan"], "--lr"),
+    (train.main, ["--threads", "-2"], "--threads"),
+    (crossval.main, ["--folds", "100", "--sizes", "43"], "--sizes"),
+    (crossval.main, ["--lrs", "-1e-3"], "--lrs"),
+    (cascade.main, ["--classifier_lr", "0"], "--classifier_lr"),
+    (bench.main, ["--repeats", "0"], "--repeats"),
+])
+def test_bad_flag_values_exit_2_naming_the_flag(main, flags, named, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(flags)
+    assert exit_info.value.code == 2
+    assert named in capsys.readouterr().err
+
+
+def test_bad_device_exits_2_with_a_message(labels_hdf5, tmp_path, capsys):
+    path, splits = labels_hdf5
+    assert bench.main(["--data", path, "--splits", splits, "--device", "meta"]) == 2
+    assert "only cpu and cuda" in capsys.readouterr().err
+
+
+def test_cascade_with_an_empty_eval_split_stops_before_training(labels_hdf5, tmp_path, capsys, monkeypatch):
+    import numpy as np
+    from predictor_data import write_split_file
+    import engine
+    path, _ = labels_hdf5
+    splits = write_split_file(tmp_path / "splits.npz", path, {"40": np.arange(40), "none": np.array([], dtype=int)})
+    monkeypatch.setattr(engine, "fit", lambda *a, **kw: pytest.fail("trained for an empty eval split"))
+    assert cascade.main(["--data", path, "--splits", splits, "--train_split", "40", "--eval_split", "none",
+                         "--output_dir", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "no architectures" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
