@@ -135,7 +135,7 @@ def bench(args, device):
     row(f"graph_tensors of all {len(space):,} architectures", wall, cpu, threads)
     for count in sorted({1, os.cpu_count()}) if device.type == "cpu" else [1]:
         _, wall, cpu = timed(predict, model, graphs, threads=count, repeats=args.repeats)
-        row(f"predict all {len(space):,} architectures, fast backend", wall, cpu, count)
+        row(f"predict all {len(space):,} architectures, fast backend, {count} worker thread(s)", wall, cpu, count)
     _, wall, cpu = timed(predict, model, graphs, backend="autograd")
     row(f"predict all {len(space):,} architectures, autograd backend (forward)", wall, cpu, threads)
 

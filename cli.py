@@ -6,71 +6,17 @@ Every script that trains predictors (train.py, cascade.py, crossval.py, search.p
 takes its flags from here, so a flag means the same and is checked the same everywhere: a bad
 value is refused by argparse with the flag named (exit 2) before any work starts.
 """
-import argparse
-import math
 import os
 import sys
 
 import torch
 
 from dataset import Nb101Dataset
+from flags import (dropout_rate, finite_float, non_negative_float, non_negative_int, positive_float,  # noqa: F401
+                   positive_int, probability)
 from engine import BACKENDS, resolve_device
 from model import PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
 from nasbench_data import DataError, interruptible
-
-# ---------------------------------------------------------------------------
-# flag types
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
-    return value
-
-
-def finite_float(text, low=0.0, low_inclusive=False, high=math.inf, high_inclusive=False):
-    """A float in the interval from `low` to `high` (each inclusive or not): argparse's error otherwise."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text}") from None
-    above = value >= low if low_inclusive else value > low
-    below = value <= high if high_inclusive else value < high
-    if not (math.isfinite(value) and above and below):
-        interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
-        raise argparse.ArgumentTypeError(f"expected a finite number in {interval}, got {text}")
-    return value
-
-
-def positive_float(text):
-    return finite_float(text)
-
-
-def non_negative_float(text):
-    return finite_float(text, low_inclusive=True)
-
-
-def dropout_rate(text):
-    return finite_float(text, low_inclusive=True, high=1.0)
-
-
-def probability(text):
-    return finite_float(text, low_inclusive=True, high=1.0, high_inclusive=True)
-
 
 # ---------------------------------------------------------------------------
 # recipes

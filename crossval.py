@@ -27,7 +27,7 @@ import engine
 from dataset import denormalise_accuracy, graph_tensors, normalise_accuracy, training_rows
 from metrics import regression_metrics
 from model import PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
-from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, write_json, read_hdf5, validation_labels
+from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_outputs, write_json, read_hdf5, validation_labels
 
 SIZES = (43, 86, 172, 334, 860)
 # hidden size by N in one public replication (REFERENCE.md)
@@ -171,11 +171,11 @@ def crossval(args, device):
         entry["grid"] += [{"propagation": propagation, "loss": loss, "hidden": hidden, "epochs": epochs,
                            "ensemble": ensemble, **r} for r in results]
     table = markdown(by_size, args.folds)
-    os.makedirs(args.output_dir, exist_ok=True)
-    write_json(os.path.join(args.output_dir, "crossval.json"),
-               {"args": vars(args), "seconds": time.time() - start, "sizes": {str(k): v for k, v in by_size.items()}})
-    with atomic_output(os.path.join(args.output_dir, "crossval.md")) as tmp:
-        with open(tmp, "w") as f:
+    with atomic_outputs(os.path.join(args.output_dir, "crossval.json"),
+                        os.path.join(args.output_dir, "crossval.md")) as (json_path, markdown_path):
+        write_json(json_path, {"args": vars(args), "seconds": time.time() - start,
+                               "sizes": {str(k): v for k, v in by_size.items()}})
+        with open(markdown_path, "w") as f:
             f.write(table)
     print(table)
     print(f"{time.time() - start:.0f} s; wrote {args.output_dir}/crossval.md and crossval.json", file=sys.stderr)

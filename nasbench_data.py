@@ -62,6 +62,15 @@ def atomic_output(path):
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def atomic_outputs(*paths):
+    """atomic_output for several files: the block writes all of them to temporary files, which replace the
+    outputs together, one rename after another, only when the block succeeds; a failure or an interrupt
+    anywhere in the block leaves every previous output as it was."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(atomic_output(path)) for path in paths]
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 

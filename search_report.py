@@ -130,19 +130,18 @@ def markdown_report(traces, summary):
 
 
 def write_outputs(output_dir, traces, oracles, summary):
-    """Write curves.png, table.md, traces.npz and summary.json (each atomically); return the table."""
-    os.makedirs(output_dir, exist_ok=True)
-    plot_curves(traces, os.path.join(output_dir, "curves.png"),
-                summary["args"]["num_train"] if "predictor" in traces else None)
+    """Write curves.png, table.md, traces.npz and summary.json, all or none (atomic_outputs); return the table."""
+    names = ("curves.png", "table.md", "traces.npz", "summary.json")
     table = markdown_report(traces, summary)
-    with nasbench_data.atomic_output(os.path.join(output_dir, "table.md")) as tmp:
-        with open(tmp, "w") as f:
-            f.write(table)
     arrays = {f"{method}/{key}": value for method, trace in traces.items() for key, value in trace.items()}
     arrays.update({f"{method}/rows": oracle.rows for method, oracle in oracles.items()})
     arrays.update({f"{method}/values": oracle.values for method, oracle in oracles.items()})
-    with nasbench_data.atomic_output(os.path.join(output_dir, "traces.npz")) as tmp:
-        with open(tmp, "wb") as f:
+    with nasbench_data.atomic_outputs(*(os.path.join(output_dir, name) for name in names)) as (curves, markdown,
+                                                                                                 npz, json_path):
+        plot_curves(traces, curves, summary["args"]["num_train"] if "predictor" in traces else None)
+        with open(markdown, "w") as f:
+            f.write(table)
+        with open(npz, "wb") as f:
             np.savez_compressed(f, **arrays)
-    nasbench_data.write_json(os.path.join(output_dir, "summary.json"), summary)
+        nasbench_data.write_json(json_path, summary)
     return table

@@ -23,7 +23,7 @@ import torch
 import cli
 import engine
 from metrics import plot_scatter
-from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, write_json
+from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_outputs, write_json
 
 
 def parse_args(argv=None):
@@ -93,14 +93,15 @@ def train(args, device):
     results = {"metrics": metrics, "args": vars(args),
                "sizes": {"train": len(train_set), "eval": len(eval_set), "eval_minus_train": int((~seen).sum())},
                "seconds": seconds, "device": device_name, **results}
-    write_json(os.path.join(args.output_dir, "results.json"), results)
-    if args.visualize:
-        m = metrics["eval"]
-        title = (f"{args.predictor.upper()} predictor, train {args.train_split} ({len(train_set)}), eval "
-                 f"{args.eval_split}: MSE {m['mse']:.2f}, Kendall tau {m['kendall_tau']:.3f}, "
-                 f"Spearman rho {m['spearman_rho']:.3f}")
-        plot_scatter(os.path.join(args.output_dir, "scatter.png"), predicted, eval_set.accuracy.cpu().numpy(), seen,
-                     title)
+    outputs = ["results.json"] + (["scatter.png"] if args.visualize else [])
+    with atomic_outputs(*(os.path.join(args.output_dir, name) for name in outputs)) as paths:
+        write_json(paths[0], results)
+        if args.visualize:
+            m = metrics["eval"]
+            title = (f"{args.predictor.upper()} predictor, train {args.train_split} ({len(train_set)}), eval "
+                     f"{args.eval_split}: MSE {m['mse']:.2f}, Kendall tau {m['kendall_tau']:.3f}, "
+                     f"Spearman rho {m['spearman_rho']:.3f}")
+            plot_scatter(paths[1], predicted, eval_set.accuracy.cpu().numpy(), seen, title)
     print(summary_line(args, metrics, sum(seconds.values()), device_name))
     if "crossval" in results:
         crossval = results["crossval"]

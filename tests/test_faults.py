@@ -231,3 +231,54 @@ def test_split_tool_refuses_a_negative_seed(hdf5_20k, tmp_path, capsys):
         split_train_val.main(["--data", hdf5_20k, "--output", str(tmp_path / "s.npz"), "--seed", "-1"])
     assert failure.value.code == 2
     assert "--seed" in capsys.readouterr().err and not (tmp_path / "s.npz").exists()
+
+
+def test_interrupt_during_the_hdf5_write_exits_130_and_keeps_the_old_output(tmp_path, labels_20k_path,
+                                                                           monkeypatch, capsys):
+    import h5py
+    source = tmp_path / "small.jsonl"
+    with open(labels_20k_path) as f:
+        source.write_text("".join(next(f) for _ in range(50)))
+    output = tmp_path / "out" / "nasbench.hdf5"
+    output.parent.mkdir()
+    output.write_bytes(b"previous complete file")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(h5py.Group, "create_dataset", interrupted)
+    with pytest.raises(SystemExit) as failure:
+        converter.main(["--input", str(source), "--output", str(output), "--quiet"])
+    assert failure.value.code == 130
+    assert output.read_bytes() == b"previous complete file"
+    assert os.listdir(output.parent) == ["nasbench.hdf5"]
+
+
+def test_search_outputs_are_all_or_none(tmp_path, hdf5_20k, monkeypatch):
+    """An interrupt while search.py writes its four files leaves the previous four as they were."""
+    import search
+    import search_report
+    out = tmp_path / "search"
+    out.mkdir()
+    names = ("curves.png", "table.md", "traces.npz", "summary.json")
+    for name in names:
+        (out / name).write_text("previous")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(search_report.np, "savez_compressed", interrupted)
+    with pytest.raises(SystemExit) as failure:
+        search.main(["--data", hdf5_20k, "--methods", "random", "--runs", "2", "--budget", "20",
+                     "--output_dir", str(out), "--quiet"])
+    assert failure.value.code == 130
+    assert sorted(os.listdir(out)) == sorted(names)
+    assert all((out / name).read_text() == "previous" for name in names)
+
+
+def test_converter_output_that_is_a_directory_or_under_a_file(tmp_path, labels_20k_path, capsys):
+    for output, message in ((tmp_path, "is a directory"), (tmp_path / "file" / "x.hdf5", "is a file")):
+        (tmp_path / "file").write_text("keep")
+        with pytest.raises(SystemExit) as failure:
+            converter.main(["--input", labels_20k_path, "--output", str(output), "--quiet"])
+        assert failure.value.code == 2
+        assert message in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "keep"

@@ -20,6 +20,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import flags  # noqa: E402
 import nasbench_data  # noqa: E402
 
 RANDOM_SIZES = (172, 334, 860, 100, 424, 4236)  # drawing order matters: it fixes every split
@@ -53,17 +54,11 @@ def write_splits(path, splits, hashes):
             np.savez(f, **splits, **{nasbench_data.DIGEST_KEY: np.str_(nasbench_data.hashes_digest(hashes))})
 
 
-def non_negative_int(text):
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
-    return int(text)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=nasbench_data.DEFAULT_HDF5)
     parser.add_argument("--output", default=nasbench_data.DEFAULT_SPLITS)
-    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--seed", type=flags.non_negative_int, default=0)
     args = parser.parse_args(argv)
     try:
         nasbench_data.check_output_file(args.output, args.data)

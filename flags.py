@@ -1,0 +1,60 @@
+"""The argparse types of every command-line script: a bad value exits 2 with the flag named, before any work.
+
+    python -c "import flags; print(flags.positive_int('3'))"
+
+Kept free of torch so that the data tools (tools/split_train_val.py) share them without its import cost;
+cli.py offers them to the training scripts.
+"""
+import argparse
+import math
+
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
+    return value
+
+
+def finite_float(text, low=0.0, low_inclusive=False, high=math.inf, high_inclusive=False):
+    """A float in the interval from `low` to `high` (each inclusive or not): argparse's error otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text}") from None
+    above = value >= low if low_inclusive else value > low
+    below = value <= high if high_inclusive else value < high
+    if not (math.isfinite(value) and above and below):
+        interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
+        raise argparse.ArgumentTypeError(f"expected a finite number in {interval}, got {text}")
+    return value
+
+
+def positive_float(text):
+    return finite_float(text)
+
+
+def non_negative_float(text):
+    return finite_float(text, low_inclusive=True)
+
+
+def dropout_rate(text):
+    return finite_float(text, low_inclusive=True, high=1.0)
+
+
+def probability(text):
+    return finite_float(text, low_inclusive=True, high=1.0, high_inclusive=True)
