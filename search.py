@@ -23,10 +23,12 @@ The methods are units of search_methods.py (its METHODS registry):
   decides): on a 4.7% sample the parent, always in the pool, would otherwise be the
   child about a quarter of the time.
 
-Writes to --output_dir: curves.png (best-so-far validation accuracy and regret against
-queries, mean and interquartile band), table.md (queries needed to reach given regrets,
-values at given budgets), traces.npz (every run's queried rows and values, best-so-far,
-regret and chosen architecture's mean test accuracy) and summary.json.
+Writes to --output_dir, all or none: curves.png (best-so-far validation accuracy and regret
+against queries, mean and interquartile band), curves_time.png (the same against the summed
+108-epoch training time of the queried runs: a query costs its run's `training_time`),
+table.md (queries and training hours needed to reach given regrets, values at given budgets),
+traces.npz (every run's queried rows, values and seconds, best-so-far, regret, hours and chosen
+architecture's mean test accuracy) and summary.json.
 """
 import argparse
 import sys
@@ -37,7 +39,7 @@ import numpy as np
 import cli
 import nasbench_data
 from search_methods import METHODS, Oracle, load_pool, run_generators
-from search_report import REGRET_THRESHOLDS, queries_to_reach, best_so_far, write_outputs
+from search_report import REGRET_THRESHOLDS, best_so_far, hours_to_reach, queries_to_reach, write_outputs
 
 
 def run_search(args, device):
@@ -54,7 +56,7 @@ def run_search(args, device):
         METHODS[method].run(pool, oracle, rngs, args, device, progress)
         seconds[method] = time.time() - start
         assert (oracle.count == args.budget).all(), f"{method} did not spend its budget exactly"
-        traces[method] = best_so_far(pool, oracle.rows, oracle.values)
+        traces[method] = best_so_far(pool, oracle.rows, oracle.values, oracle.seconds)
         oracles[method] = oracle
         if progress:
             print(f"{METHODS[method].name}: {seconds[method]:.1f}s, mean best validation at "
@@ -70,9 +72,12 @@ def run_search(args, device):
             "final_best_validation_mean": float(trace["best_validation"][:, -1].mean()),
             "final_regret_mean": float(trace["regret"][:, -1].mean()),
             "final_regret_median": float(np.median(trace["regret"][:, -1])),
+            "training_hours_per_run_mean": float(trace["hours"][:, -1].mean()),
             "distinct_architectures_mean": float(np.mean([len(np.unique(r)) for r in oracles[method].rows])),
             "queries_to_reach_regret_median": {
                 f"{t:g}pp": float(np.median(queries_to_reach(trace["regret"], t / 100))) for t in REGRET_THRESHOLDS},
+            "training_hours_to_reach_regret_median": {
+                f"{t:g}pp": float(np.median(hours_to_reach(trace, t / 100))) for t in REGRET_THRESHOLDS},
         } for method, trace in traces.items()},
     }
     return traces, oracles, summary

@@ -44,6 +44,7 @@ class Pool:
     operations: np.ndarray  # (P, 7) int8
     num_vertices: np.ndarray  # (P,) int
     run_accuracy: np.ndarray  # (P, 3) 108-epoch final validation accuracy, present runs first, NaN after
+    run_seconds: np.ndarray  # (P, 3) the same runs' 108-epoch training time (s); NaN where the data lacks it
     num_runs: np.ndarray  # (P,) runs present
     mean_validation: np.ndarray  # (P,) mean over present runs
     mean_test: np.ndarray  # (P,) mean test accuracy over present runs, NaN where the data has none
@@ -78,6 +79,7 @@ def load_pool(data):
         operations=data["operations"][rows],
         num_vertices=data["num_vertices"][rows].astype(np.int64),
         run_accuracy=np.take_along_axis(runs, first_present, axis=1),
+        run_seconds=np.take_along_axis(nasbench_data.run_values(metrics, "training_time"), first_present, axis=1),
         num_runs=present.sum(axis=1),
         mean_validation=nan_mean(runs),
         mean_test=nan_mean(nasbench_data.run_values(metrics, "test_accuracy")),
@@ -85,10 +87,12 @@ def load_pool(data):
 
 
 class Oracle:
-    """Answers queries of R search runs with one run's validation accuracy; logs them; enforces the budget.
+    """Answers queries of R search runs with one run's validation accuracy; logs them and what they cost;
+    enforces the budget.
 
     Query j of run r reads training run floor(u[r, j] * runs present) of the queried
-    architecture, so the answers are fixed by the pre-drawn uniforms `u` (R, budget).
+    architecture, so the answers are fixed by the pre-drawn uniforms `u` (R, budget). Its
+    cost is that run's 108-epoch training time (`seconds`; 0 where the data lacks it).
     """
 
     def __init__(self, pool, uniforms):
@@ -97,6 +101,7 @@ class Oracle:
         self.budget = uniforms.shape[1]
         self.rows = np.full(uniforms.shape, -1, dtype=np.int64)
         self.values = np.full(uniforms.shape, np.nan)
+        self.seconds = np.full(uniforms.shape, np.nan)
         self.count = np.zeros(len(uniforms), dtype=np.int64)
 
     def query(self, runs, rows):
@@ -112,6 +117,7 @@ class Oracle:
         values = self.pool.run_accuracy[rows, which]
         self.rows[runs[:, None], slots] = rows
         self.values[runs[:, None], slots] = values
+        self.seconds[runs[:, None], slots] = np.nan_to_num(self.pool.run_seconds[rows, which])
         self.count[runs] += rows.shape[1]
         return values
 

@@ -13,11 +13,13 @@ REGRET_THRESHOLDS = (0.5, 0.2, 0.1, 0.05, 0.0)  # percentage points of validatio
 REPORT_BUDGETS = (50, 100, 172, 200, 500, 1000, 2000)
 
 
-def best_so_far(pool, rows, values):
-    """Per run and query count: best queried validation accuracy, regret and mean test of the chosen architecture.
+def best_so_far(pool, rows, values, seconds):
+    """Per run and query count: best queried validation accuracy, regret and mean test of the chosen architecture,
+    and the training hours spent so far.
 
     The chosen architecture is the first one that reached the best queried value so far.
     Regret (fraction) = the pool's best mean validation accuracy - the chosen one's mean validation accuracy.
+    hours: the cumulative 108-epoch training time of the queried runs (seconds (R, budget) from the oracle).
     """
     best = np.maximum.accumulate(values, axis=1)
     previous = np.concatenate([np.full((len(values), 1), -np.inf), best[:, :-1]], axis=1)
@@ -25,7 +27,8 @@ def best_so_far(pool, rows, values):
     position = np.maximum.accumulate(np.where(improved, np.arange(values.shape[1]), 0), axis=1)
     chosen = np.take_along_axis(rows, position, axis=1)
     regret = pool.mean_validation.max() - pool.mean_validation[chosen]
-    return {"best_validation": best, "regret": regret, "chosen_test": pool.mean_test[chosen]}
+    return {"best_validation": best, "regret": regret, "chosen_test": pool.mean_test[chosen],
+            "hours": np.cumsum(seconds, axis=1) / 3600}
 
 
 def queries_to_reach(regret, threshold):
@@ -33,6 +36,26 @@ def queries_to_reach(regret, threshold):
     reached = regret <= threshold + 1e-12
     first = np.argmax(reached, axis=1).astype(np.float64) + 1
     return np.where(reached.any(axis=1), first, np.inf)
+
+
+def hours_to_reach(trace, threshold):
+    """(R,) training hours spent when each run's regret first is <= threshold; inf where never within budget."""
+    needed = queries_to_reach(trace["regret"], threshold)
+    reached = np.isfinite(needed)
+    index = np.where(reached, needed - 1, 0).astype(np.int64)
+    return np.where(reached, np.take_along_axis(trace["hours"], index[:, None], axis=1)[:, 0], np.inf)
+
+
+def hours_cell(trace, threshold):
+    """'mean / median (reached/runs)' training hours to reach a regret; runs that never reach it count with
+    their whole budget's hours."""
+    needed = hours_to_reach(trace, threshold)
+    reached = np.isfinite(needed)
+    mean = np.where(reached, needed, trace["hours"][:, -1]).mean()
+    median = np.median(needed)
+    prefix = "" if reached.all() else ">= "
+    median_text = f"{median:,.0f}" if np.isfinite(median) else "never"
+    return f"{prefix}{mean:,.0f} / {median_text} ({reached.sum()}/{len(reached)})"
 
 
 def reach_cell(regret, threshold):
@@ -54,6 +77,66 @@ def regret_table(traces, thresholds=REGRET_THRESHOLDS):
         cells = [reach_cell(trace["regret"], t / 100) for t in thresholds]
         lines.append(f"| {METHODS[method].name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def hours_table(traces, thresholds=REGRET_THRESHOLDS):
+    """Markdown table: training hours each method spends to reach each regret, and per run in all."""
+    lines = ["| method | " + " | ".join(f"regret <= {t:g} pp" for t in thresholds) + " | whole budget |",
+             "|---|" + "---|" * (len(thresholds) + 1)]
+    for method, trace in traces.items():
+        cells = [hours_cell(trace, t / 100) for t in thresholds]
+        lines.append(f"| {METHODS[method].name} | " + " | ".join(cells)
+                     + f" | {trace['hours'][:, -1].mean():,.0f} |")
+    return "\n".join(lines)
+
+
+def time_grid(traces, points=200):
+    """Log-spaced training hours from when every run has made its first query to the costliest whole run (so
+    that every point of a curve averages all runs)."""
+    low = max(t["hours"][:, 0].max() for t in traces.values())
+    high = max(t["hours"][:, -1].max() for t in traces.values())
+    return np.geomspace(max(low, 1e-3), high, points)
+
+
+def on_time_grid(values, hours, grid):
+    """(R, G) each run's value after its last query finished by each grid time (NaN before its first):
+    values and hours (R, budget), hours ascending per run."""
+    index = np.stack([np.searchsorted(h, grid, side="right") - 1 for h in hours])  # a loop over runs, not queries
+    picked = np.take_along_axis(values, np.maximum(index, 0), axis=1)
+    return np.where(index >= 0, picked, np.nan)
+
+
+def plot_time_curves(traces, path, predictor_seconds=None):
+    """curves_time.png: mean regret and best validation accuracy against the training hours spent."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    grid = time_grid(traces)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    for ax, key, label in ((axes[0], "best_validation", "best validation accuracy found (%)"),
+                           (axes[1], "regret", "regret of the chosen architecture (pp)")):
+        for method, trace in traces.items():
+            values = 100 * on_time_grid(trace[key], trace["hours"], grid)
+            with np.errstate(all="ignore"):
+                mean = np.nanmean(values, axis=0)
+                low, high = np.nanpercentile(values, [25, 75], axis=0)
+            line, = ax.plot(grid, mean, label=METHODS[method].name)
+            ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_xscale("log")
+        ax.set_xlabel("108-epoch training time of the queried architectures (hours, summed)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+    axes[1].set_yscale("symlog", linthresh=0.05)
+    axes[1].set_ylim(bottom=0)
+    axes[0].legend(loc="lower right")
+    runs = next(iter(traces.values()))["regret"].shape[0]
+    note = (f"; the Neural Predictor's own fitting: {predictor_seconds / runs:.1f} s per run"
+            if predictor_seconds else "")
+    fig.suptitle(f"mean (line) and interquartile range (band) over {runs} runs, against training time{note}")
+    fig.tight_layout()
+    with nasbench_data.atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
 
 
 def budget_table(traces, budgets=REPORT_BUDGETS):
@@ -122,6 +205,13 @@ def markdown_report(traces, summary):
             "queried validation accuracy, in percentage points. Cells: mean / median number of queries over "
             "runs (runs that never reach it count as the budget, hence '>='), and (runs reaching it / runs).\n\n"
             + regret_table(traces)
+            + "\n\n## Training time needed to reach a regret\n\nCells: mean / median hours of 108-epoch training "
+            "(the summed `training_time` of the queried runs) over runs (runs that never reach it count with "
+            "their whole budget's hours, hence '>='), and (runs reaching it / runs); last column: a whole run's "
+            "hours. The Neural Predictor's own fitting time is not in them"
+            + (f" ({summary['seconds']['predictor'] / summary['args']['runs']:.1f} s per run)"
+               if "predictor" in summary["seconds"] else "") + ".\n\n"
+            + hours_table(traces)
             + "\n\n## At given budgets\n\nCells: mean best validation accuracy found (%) / mean regret (pp)"
             + (" / mean test accuracy of the chosen architecture (%)" if has_test else "")
             + ".\n\n" + budget_table(traces)
@@ -130,15 +220,18 @@ def markdown_report(traces, summary):
 
 
 def write_outputs(output_dir, traces, oracles, summary):
-    """Write curves.png, table.md, traces.npz and summary.json, all or none (atomic_outputs); return the table."""
-    names = ("curves.png", "table.md", "traces.npz", "summary.json")
+    """Write curves.png, curves_time.png, table.md, traces.npz and summary.json, all or none (atomic_outputs);
+    return the table."""
+    names = ("curves.png", "curves_time.png", "table.md", "traces.npz", "summary.json")
     table = markdown_report(traces, summary)
     arrays = {f"{method}/{key}": value for method, trace in traces.items() for key, value in trace.items()}
     arrays.update({f"{method}/rows": oracle.rows for method, oracle in oracles.items()})
     arrays.update({f"{method}/values": oracle.values for method, oracle in oracles.items()})
-    with nasbench_data.atomic_outputs(*(os.path.join(output_dir, name) for name in names)) as (curves, markdown,
-                                                                                                 npz, json_path):
+    arrays.update({f"{method}/seconds": oracle.seconds for method, oracle in oracles.items()})
+    paths = [os.path.join(output_dir, name) for name in names]
+    with nasbench_data.atomic_outputs(*paths) as (curves, time_curves, markdown, npz, json_path):
         plot_curves(traces, curves, summary["args"]["num_train"] if "predictor" in traces else None)
+        plot_time_curves(traces, time_curves, summary["seconds"].get("predictor"))
         with open(markdown, "w") as f:
             f.write(table)
         with open(npz, "wb") as f:

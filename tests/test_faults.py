@@ -259,7 +259,7 @@ def test_search_outputs_are_all_or_none(tmp_path, hdf5_20k, monkeypatch):
     import search_report
     out = tmp_path / "search"
     out.mkdir()
-    names = ("curves.png", "table.md", "traces.npz", "summary.json")
+    names = ("curves.png", "curves_time.png", "table.md", "traces.npz", "summary.json")
     for name in names:
         (out / name).write_text("previous")
 

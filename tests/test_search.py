@@ -238,7 +238,8 @@ def tiny_pool(mean_validation, mean_test=None):
     count = len(mean_validation)
     mean_validation = np.asarray(mean_validation, dtype=np.float64)
     return search_methods.Pool(rows=np.arange(count), hashes=None, adjacency=None, operations=None, num_vertices=None,
-                       run_accuracy=mean_validation[:, None], num_runs=np.ones(count, dtype=np.int64),
+                       run_accuracy=mean_validation[:, None], run_seconds=np.full((count, 1), 3600.0),
+                       num_runs=np.ones(count, dtype=np.int64),
                        mean_validation=mean_validation,
                        mean_test=np.full(count, np.nan) if mean_test is None else np.asarray(mean_test))
 
@@ -247,10 +248,36 @@ def test_best_so_far_tracks_the_first_best_query_and_its_regret():
     pool = tiny_pool([0.90, 0.93, 0.95, 0.94], mean_test=[0.89, 0.92, 0.94, 0.93])
     rows = np.array([[0, 3, 1, 2, 3]])
     values = np.array([[0.90, 0.94, 0.94, 0.93, 0.96]])  # noisy single-run queries
-    trace = search_report.best_so_far(pool, rows, values)
+    trace = search_report.best_so_far(pool, rows, values, np.array([[3600.0, 1800.0, 0.0, 7200.0, 3600.0]]))
     assert np.allclose(trace["best_validation"], [[0.90, 0.94, 0.94, 0.94, 0.96]])
+    assert np.allclose(trace["hours"], [[1.0, 1.5, 1.5, 3.5, 4.5]])
     assert np.allclose(trace["regret"], [[0.05, 0.01, 0.01, 0.01, 0.01]]), "ties keep the first; regret uses means"
     assert np.allclose(trace["chosen_test"], [[0.89, 0.93, 0.93, 0.93, 0.93]])
+
+
+def test_a_query_costs_the_training_time_of_the_run_it_returns(complete_pool, run_method):
+    """On the complete records (3 runs each, their own training times): every query's value and cost are one and
+    the same run's final validation accuracy and training time, and a run's hours are the sum of its queries'."""
+    pool, records = complete_pool
+    oracle, _ = run_method("random", pool, runs=3, budget=40)
+    for r in range(3):
+        for row, value, seconds in zip(oracle.rows[r], oracle.values[r], oracle.seconds[r]):
+            runs = records[pool.hashes[row].decode()]["computed_stats"]["108"]
+            assert (value, seconds) in [(np.float32(run["final_validation_accuracy"]),
+                                         np.float32(run["final_training_time"])) for run in runs]
+    trace = search_report.best_so_far(pool, oracle.rows, oracle.values, oracle.seconds)
+    assert np.allclose(trace["hours"][:, -1], oracle.seconds.sum(axis=1) / 3600)
+    assert len(np.unique(oracle.seconds[0])) > 10, "times differ from query to query"
+
+
+def test_hours_to_reach_and_the_time_grid():
+    trace = {"regret": np.array([[0.3, 0.2, 0.0], [0.3, 0.3, 0.3]]),
+             "hours": np.array([[1.0, 3.0, 4.0], [2.0, 5.0, 9.0]])}
+    assert list(search_report.hours_to_reach(trace, 0.2)) == [3.0, np.inf]
+    assert search_report.hours_cell(trace, 0.2) == ">= 6 / never (1/2)"  # (3 + the second's whole 9) / 2
+    values = np.array([[10.0, 20.0, 30.0]])
+    on_grid = search_report.on_time_grid(values, np.array([[1.0, 3.0, 4.0]]), np.array([0.5, 1.0, 3.5, 10.0]))
+    assert np.isnan(on_grid[0, 0]) and list(on_grid[0, 1:]) == [10.0, 20.0, 30.0]
 
 
 def test_queries_to_reach_and_table_cells():
@@ -278,12 +305,15 @@ def test_cli_writes_curves_table_and_traces(hdf5_20k, tmp_path):
     out = tmp_path / "search"
     search.main(["--data", hdf5_20k, "--methods", "random", "evolution", "--runs", "2", "--budget", "60",
                  "--output_dir", str(out), "--quiet"])
-    assert sorted(os.listdir(out)) == ["curves.png", "summary.json", "table.md", "traces.npz"]
+    assert sorted(os.listdir(out)) == ["curves.png", "curves_time.png", "summary.json", "table.md", "traces.npz"]
     with np.load(out / "traces.npz") as traces:
         assert traces["evolution/rows"].shape == (2, 60) and traces["random/regret"].shape == (2, 60)
+        assert np.allclose(traces["random/hours"][:, -1], traces["random/seconds"].sum(axis=1) / 3600)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["pool_size"] == 20001 and set(summary["methods"]) == {"random", "evolution"}
     assert "| Regularized evolution |" in (out / "table.md").read_text()
+    assert "## Training time needed to reach a regret" in (out / "table.md").read_text()
+    assert summary["methods"]["random"]["training_hours_per_run_mean"] > 0
 
 
 def test_cli_refuses_bad_input_without_writing(tmp_path, hdf5_20k, capsys):
