@@ -38,7 +38,7 @@ import numpy as np
 
 import cli
 import nasbench_data
-from search_methods import METHODS, Oracle, load_pool, run_generators
+from search_methods import METHODS, Oracle, load_pool, oracle_floor, run_generators
 from search_report import REGRET_THRESHOLDS, best_so_far, hours_to_reach, queries_to_reach, write_outputs
 
 
@@ -62,8 +62,10 @@ def run_search(args, device):
             print(f"{METHODS[method].name}: {seconds[method]:.1f}s, mean best validation at "
                   f"{args.budget} queries {100 * traces[method]['best_validation'][:, -1].mean():.2f}%",
                   file=sys.stderr)
+    floor = oracle_floor(pool, args.seed)
     summary = {
         "args": vars(args),
+        "oracle_floor_regret": {"mean": float(floor.mean()), "median": float(np.median(floor))},
         "pool_size": len(pool),
         "pool_best_mean_validation": float(pool.mean_validation.max()),
         "pool_best_mean_test": float(np.nanmax(pool.mean_test)) if np.isfinite(pool.mean_test).any() else None,

@@ -122,6 +122,21 @@ class Oracle:
         return values
 
 
+def oracle_floor(pool, seed, draws=100, chunk=20):
+    """The regret of picking by one run's validation accuracy with every architecture of the pool queried: for each
+    of `draws` draws of one run per architecture (as the oracle draws them), the pool's best mean validation
+    accuracy minus the mean of the architecture whose drawn run is best. No search can beat it on average.
+    Returns the (draws,) regrets (fractions). With one run per architecture every draw is the same."""
+    rng = np.random.default_rng([seed, 1_000_003])
+    regrets = []
+    for start in range(0, draws, chunk):  # (chunk, P) draws at a time: the full space is 423,624 columns
+        count = min(chunk, draws - start)
+        which = np.floor(rng.random((count, len(pool))) * pool.num_runs).astype(np.int64)
+        values = pool.run_accuracy[np.arange(len(pool)), which]
+        regrets.append(pool.mean_validation.max() - pool.mean_validation[np.argmax(values, axis=1)])
+    return np.concatenate(regrets)
+
+
 def run_generators(seed, runs, budget):
     """Per search run: a generator for the method's choices, and the uniforms that pick queried runs."""
     rngs, uniforms = [], np.empty((runs, budget))

@@ -106,7 +106,7 @@ def on_time_grid(values, hours, grid):
     return np.where(index >= 0, picked, np.nan)
 
 
-def plot_time_curves(traces, path, predictor_seconds=None):
+def plot_time_curves(traces, path, predictor_seconds=None, floor=None):
     """curves_time.png: mean regret and best validation accuracy against the training hours spent."""
     import matplotlib
     matplotlib.use("Agg")
@@ -126,6 +126,10 @@ def plot_time_curves(traces, path, predictor_seconds=None):
         ax.set_xlabel("108-epoch training time of the queried architectures (hours, summed)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, which="both")
+    if floor:
+        axes[1].axhline(100 * floor, color="black", linestyle="--", linewidth=1,
+                        label="oracle floor: every architecture queried once")
+        axes[1].legend(loc="upper right")
     axes[1].set_yscale("symlog", linthresh=0.05)
     axes[1].set_ylim(bottom=0)
     axes[0].legend(loc="lower right")
@@ -157,7 +161,7 @@ def budget_table(traces, budgets=REPORT_BUDGETS):
     return "\n".join(lines)
 
 
-def plot_curves(traces, path, num_train=None):
+def plot_curves(traces, path, num_train=None, floor=None):
     """curves.png: mean best-so-far validation accuracy and regret with interquartile bands, log-x."""
     import matplotlib
     matplotlib.use("Agg")
@@ -183,6 +187,10 @@ def plot_curves(traces, path, num_train=None):
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylim(bottom=np.percentile(100 * np.concatenate(
         [t["best_validation"][:, min(9, t["best_validation"].shape[1] - 1)] for t in traces.values()]), 25))
+    if floor:
+        axes[1].axhline(100 * floor, color="black", linestyle="--", linewidth=1,
+                        label="oracle floor: every architecture queried once")
+        axes[1].legend(loc="upper right")
     axes[1].set_yscale("symlog", linthresh=0.05)
     axes[1].set_ylim(bottom=0)
     axes[0].legend(loc="lower right")
@@ -215,6 +223,9 @@ def markdown_report(traces, summary):
             + "\n\n## At given budgets\n\nCells: mean best validation accuracy found (%) / mean regret (pp)"
             + (" / mean test accuracy of the chosen architecture (%)" if has_test else "")
             + ".\n\n" + budget_table(traces)
+            + f"\n\nOracle floor (every pool architecture queried once, the best by its drawn run chosen; mean over "
+            f"100 draws of the runs): regret {100 * summary['oracle_floor_regret']['mean']:.3f} pp. No method can "
+            "beat it on average: its regret comes only from one run's noise."
             + f"\n\nDistinct architectures among the {summary['args']['budget']} queries of a run (mean): "
             + distinct + ".\n")
 
@@ -230,8 +241,9 @@ def write_outputs(output_dir, traces, oracles, summary):
     arrays.update({f"{method}/seconds": oracle.seconds for method, oracle in oracles.items()})
     paths = [os.path.join(output_dir, name) for name in names]
     with nasbench_data.atomic_outputs(*paths) as (curves, time_curves, markdown, npz, json_path):
-        plot_curves(traces, curves, summary["args"]["num_train"] if "predictor" in traces else None)
-        plot_time_curves(traces, time_curves, summary["seconds"].get("predictor"))
+        floor = summary["oracle_floor_regret"]["mean"]
+        plot_curves(traces, curves, summary["args"]["num_train"] if "predictor" in traces else None, floor)
+        plot_time_curves(traces, time_curves, summary["seconds"].get("predictor"), floor)
         with open(markdown, "w") as f:
             f.write(table)
         with open(npz, "wb") as f:

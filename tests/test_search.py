@@ -326,3 +326,23 @@ def test_cli_refuses_bad_input_without_writing(tmp_path, hdf5_20k, capsys):
         search.main(["--data", hdf5_20k, "--num_train", "500", "--budget", "400", "--output_dir", str(out)])
     assert bad_n.value.code == 2
     assert not out.exists()
+
+
+def test_oracle_floor_is_the_regret_of_picking_by_one_run():
+    """Two architectures: A runs 0.95 / 0.90 (mean 0.925, the best), B runs 0.92 / 0.92. Picking by a drawn run
+    chooses A when it draws 0.95 (regret 0) and B otherwise (regret 0.005): 0.0025 expected."""
+    pool = search_methods.Pool(rows=np.arange(2), hashes=None, adjacency=None, operations=None, num_vertices=None,
+                               run_accuracy=np.array([[0.95, 0.90], [0.92, 0.92]]), run_seconds=np.ones((2, 2)),
+                               num_runs=np.array([2, 2]), mean_validation=np.array([0.925, 0.92]),
+                               mean_test=np.full(2, np.nan))
+    floor = search_methods.oracle_floor(pool, seed=0, draws=4000)
+    assert set(np.round(floor, 6)) == {0.0, 0.005}
+    assert abs(floor.mean() - 0.0025) < 3e-4
+    single = tiny_pool([0.90, 0.93, 0.95])
+    assert not search_methods.oracle_floor(single, seed=0, draws=5).any(), "one run each: the floor is 0"
+
+
+def test_oracle_floor_on_the_complete_records_is_positive(complete_pool):
+    pool, _ = complete_pool
+    floor = search_methods.oracle_floor(pool, seed=0)
+    assert floor.shape == (100,) and (floor >= 0).all() and floor.mean() > 0
