@@ -223,6 +223,8 @@ def markdown_report(traces, summary):
             + "\n\n## At given budgets\n\nCells: mean best validation accuracy found (%) / mean regret (pp)"
             + (" / mean test accuracy of the chosen architecture (%)" if has_test else "")
             + ".\n\n" + budget_table(traces)
+            + ("" if has_test else "\n\nThe data has no test accuracy (as the labels_20k sample), "
+               "so none is reported.")
             + f"\n\nOracle floor (every pool architecture queried once, the best by its drawn run chosen; mean over "
             f"100 draws of the runs): regret {100 * summary['oracle_floor_regret']['mean']:.3f} pp. No method can "
             "beat it on average: its regret comes only from one run's noise."

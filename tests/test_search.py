@@ -346,3 +346,22 @@ def test_oracle_floor_on_the_complete_records_is_positive(complete_pool):
     pool, _ = complete_pool
     floor = search_methods.oracle_floor(pool, seed=0)
     assert floor.shape == (100,) and (floor >= 0).all() and floor.mean() > 0
+
+
+def test_cli_reports_test_accuracy_where_the_data_has_it(tmp_path, complete_records_path, hdf5_20k):
+    """The 56 complete records carry test accuracy: the table gives the chosen architecture's mean test accuracy;
+    labels_20k has none, and the table says so."""
+    path = str(tmp_path / "complete.hdf5")
+    converter.convert(complete_records_path, path, quiet=True)
+    out = tmp_path / "complete"
+    assert search.main(["--data", path, "--methods", "random", "--runs", "3", "--budget", "40",
+                        "--output_dir", str(out), "--quiet"]) == 0
+    table = (out / "table.md").read_text()
+    assert "mean test accuracy of the chosen architecture" in table and "no test accuracy" not in table
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0.9 < summary["pool_best_mean_test"] < 1
+    assert summary["oracle_floor_regret"]["mean"] > 0
+    out_20k = tmp_path / "sample"
+    assert search.main(["--data", hdf5_20k, "--methods", "random", "--runs", "2", "--budget", "40",
+                        "--output_dir", str(out_20k), "--quiet"]) == 0
+    assert "The data has no test accuracy" in (out_20k / "table.md").read_text()
