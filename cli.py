@@ -12,8 +12,7 @@ import sys
 import torch
 
 from dataset import Nb101Dataset
-from flags import (dropout_rate, finite_float, non_negative_float, non_negative_int, positive_float,  # noqa: F401
-                   positive_int, probability)
+from flags import dropout_rate, non_negative_float, non_negative_int, positive_float, positive_int  # noqa: F401
 from engine import BACKENDS, resolve_device
 from model import PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
 from nasbench_data import DataError, interruptible

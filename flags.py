@@ -30,16 +30,15 @@ def non_negative_int(text):
     return value
 
 
-def finite_float(text, low=0.0, low_inclusive=False, high=math.inf, high_inclusive=False):
-    """A float in the interval from `low` to `high` (each inclusive or not): argparse's error otherwise."""
+def finite_float(text, low=0.0, low_inclusive=False, high=math.inf):
+    """A float in the interval from `low` (inclusive or not) to `high` (exclusive): argparse's error otherwise."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text}") from None
     above = value >= low if low_inclusive else value > low
-    below = value <= high if high_inclusive else value < high
-    if not (math.isfinite(value) and above and below):
-        interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
+    if not (math.isfinite(value) and above and value < high):
+        interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g})"
         raise argparse.ArgumentTypeError(f"expected a finite number in {interval}, got {text}")
     return value
 
@@ -54,7 +53,3 @@ def non_negative_float(text):
 
 def dropout_rate(text):
     return finite_float(text, low_inclusive=True, high=1.0)
-
-
-def probability(text):
-    return finite_float(text, low_inclusive=True, high=1.0, high_inclusive=True)

@@ -7,7 +7,6 @@ import torch
 
 import crossval
 import nasbench_data
-import train
 from dataset import graph_tensors, normalise_accuracy, training_rows
 from tools import split_train_val
 import engine

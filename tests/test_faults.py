@@ -9,7 +9,6 @@ import os
 import signal
 import struct
 
-import numpy as np
 import pytest
 
 import nasbench_data
