@@ -38,7 +38,7 @@ import numpy as np
 
 import cli
 import nasbench_data
-from search_methods import METHODS, Oracle, load_pool, oracle_floor, run_generators
+from search_methods import METHODS, Oracle, load_pool, method_name, oracle_floor, run_generators, run_predictor_sizes
 from search_report import REGRET_THRESHOLDS, best_so_far, hours_to_reach, queries_to_reach, write_outputs
 
 
@@ -50,18 +50,28 @@ def run_search(args, device):
     progress = not args.quiet
     traces, oracles, seconds = {}, {}, {}
     for method in args.methods:
-        rngs, uniforms = run_generators(args.seed, args.runs, args.budget)
-        oracle = Oracle(pool, uniforms)
         start = time.time()
-        METHODS[method].run(pool, oracle, rngs, args, device, progress)
+        if method == "predictor" and len(args.num_train) > 1:  # the N sweep: one oracle per N, one stacked fit
+            keys = [f"predictor@{size}" for size in args.num_train]
+            groups = [(Oracle(pool, uniforms), rngs, size) for size in args.num_train
+                      for rngs, uniforms in [run_generators(args.seed, args.runs, args.budget)]]
+            run_predictor_sizes(pool, groups, args, device, progress)
+            spent = dict(zip(keys, (oracle for oracle, _, _ in groups)))
+        else:
+            rngs, uniforms = run_generators(args.seed, args.runs, args.budget)
+            oracle = Oracle(pool, uniforms)
+            METHODS[method].run(pool, oracle, rngs, args, device, progress)
+            spent = {method: oracle}
         seconds[method] = time.time() - start
-        assert (oracle.count == args.budget).all(), f"{method} did not spend its budget exactly"
-        traces[method] = best_so_far(pool, oracle.rows, oracle.values, oracle.seconds)
-        oracles[method] = oracle
+        for key, oracle in spent.items():
+            assert (oracle.count == args.budget).all(), f"{key} did not spend its budget exactly"
+            traces[key] = best_so_far(pool, oracle.rows, oracle.values, oracle.seconds)
+            oracles[key] = oracle
+            if progress:
+                print(f"{method_name(key)}: mean best validation at {args.budget} queries "
+                      f"{100 * traces[key]['best_validation'][:, -1].mean():.2f}%", file=sys.stderr)
         if progress:
-            print(f"{METHODS[method].name}: {seconds[method]:.1f}s, mean best validation at "
-                  f"{args.budget} queries {100 * traces[method]['best_validation'][:, -1].mean():.2f}%",
-                  file=sys.stderr)
+            print(f"{METHODS[method].name}: {seconds[method]:.1f} s", file=sys.stderr)
     floor = oracle_floor(pool, args.seed)
     summary = {
         "args": vars(args),
@@ -93,8 +103,8 @@ def parse_args(argv=None):
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--runs", type=cli.positive_int, default=100, help="independent runs per method")
     parser.add_argument("--budget", type=cli.positive_int, default=2000, help="queries (trained architectures) per run")
-    parser.add_argument("--num_train", type=cli.positive_int, default=172,
-                        help="Neural Predictor: N random training queries")
+    parser.add_argument("--num_train", type=cli.positive_int, nargs="+", default=[172],
+                        help="Neural Predictor: N random training queries; several N: the N-vs-K sweep, one fit")
     parser.add_argument("--cascade", action="store_true", help="Neural Predictor: classifier first stage")
     cli.add_recipe_arguments(parser)
     parser.add_argument("--population", type=cli.positive_int, default=50)
@@ -105,9 +115,11 @@ def parse_args(argv=None):
                              "space; 'pool' re-mutates until any pool architecture (the parent wins on a sample)")
     cli.add_machine_arguments(parser, "results/search")
     args = cli.resolve_recipe(parser.parse_args(argv), parser)
-    if "predictor" in args.methods and not args.train_batch_size <= args.num_train < args.budget:
+    if "predictor" in args.methods and not all(args.train_batch_size <= n < args.budget for n in args.num_train):
         parser.error(f"--num_train must be at least --train_batch_size ({args.train_batch_size}) "
                      f"and below --budget ({args.budget})")
+    if len(set(args.num_train)) < len(args.num_train):
+        parser.error("--num_train: each N once")
     if not args.tournament <= args.population:
         parser.error("--tournament must be between 1 and --population")
     return args

@@ -173,31 +173,46 @@ def neural_predictor(pool, oracle, rngs, num_train, fit_options, use_cascade=Fal
                      ensemble=1, progress=False):
     """Query N random architectures, fit one predictor (or an ensemble of `ensemble`) per run, all runs batched,
     then query the rest in predicted order. fit_options: engine.fit's keyword arguments, device included."""
-    runs = np.arange(len(rngs))
-    first = random_orders(rngs, len(pool), oracle.budget)[:, :num_train]
-    labels = query_labels(oracle.query(runs, first))
+    neural_predictor_sizes(pool, [(oracle, rngs, num_train)], fit_options, use_cascade, propagation, ensemble,
+                           progress)
+
+
+def neural_predictor_sizes(pool, groups, fit_options, use_cascade=False, propagation="faithful", ensemble=1,
+                           progress=False):
+    """The Neural Predictor for several training-set sizes at once: groups are (oracle, rngs, N), one per N.
+
+    Every run of every group queries its first N random architectures, then the predictors of all runs of all
+    groups train as one stacked fit (sets of unequal sizes: each model takes its own number of steps), and
+    each run queries the rest of its budget in its predictor's order.
+    """
     device = fit_options["device"]
     graphs = dataset.graph_tensors(pool.adjacency, pool.operations, pool.num_vertices, device, propagation)
     fit = dict(fit_options, progress=progress)
     backend = fit_options.get("backend", "auto")
-    passed = None
-
-    def ensemble_scores(model):  # (R, P): the mean of each run's `ensemble` consecutive models
-        scores = predict_pool(model, graphs, backend)
-        return scores.reshape(len(runs), ensemble, -1).mean(1)
-
+    firsts, queried = [], []  # per group (R, N) first queries; per run of every group (rows, labels)
+    for oracle, rngs, num_train in groups:
+        first = random_orders(rngs, len(pool), oracle.budget)[:, :num_train]
+        labels = query_labels(oracle.query(np.arange(len(rngs)), first))
+        firsts.append(first)
+        queried += list(zip(first, labels))
     if use_cascade:
-        classifier = engine.fit_classifier(graphs, list(zip(first, labels)), fit)
+        classifier = engine.fit_classifier(graphs, queried, fit)
         logits = predict_pool(classifier, graphs, backend)
-        train_logits = np.take_along_axis(logits, first, axis=1)
-        sets = engine.regressor_sets(zip(first, labels), train_logits, fit_options["batch_size"])
-        sets = [s for s in sets for _ in range(ensemble)]
-        scores, passed = engine.cascade_scores(logits, ensemble_scores(engine.fit(graphs, sets, **fit)))
+        train_logits = [logit[rows] for logit, (rows, _) in zip(logits, queried)]
+        sets = engine.regressor_sets(queried, train_logits, fit_options["batch_size"])
     else:
-        sets = [(torch.as_tensor(rows), dataset.normalise_accuracy(torch.as_tensor(v)).float())
-                for rows, v in zip(first, labels) for _ in range(ensemble)]
-        scores = ensemble_scores(engine.fit(graphs, sets, **fit))
-    oracle.query(runs, rank_unqueried(scores, first, oracle.budget - num_train, passed))
+        sets = [(torch.as_tensor(rows), dataset.normalise_accuracy(torch.as_tensor(v)).float()) for rows, v in queried]
+    model = engine.fit(graphs, [s for s in sets for _ in range(ensemble)], **fit)
+    scores = predict_pool(model, graphs, backend).reshape(len(queried), ensemble, -1).mean(1)  # (runs, P)
+    passed = None
+    if use_cascade:
+        scores, passed = engine.cascade_scores(logits, scores)
+    start = 0
+    for (oracle, rngs, num_train), first in zip(groups, firsts):
+        part = slice(start, start + len(rngs))
+        start += len(rngs)
+        oracle.query(np.arange(len(rngs)), rank_unqueried(scores[part], first, oracle.budget - num_train,
+                                                          None if passed is None else passed[part]))
 
 
 def predict_pool(model, graphs, backend="auto"):
@@ -359,8 +374,22 @@ def run_random(pool, oracle, rngs, args, device, progress):
 
 
 def run_predictor(pool, oracle, rngs, args, device, progress):
-    neural_predictor(pool, oracle, rngs, args.num_train, cli.fit_arguments(args, device), args.cascade,
+    neural_predictor(pool, oracle, rngs, args.num_train[0], cli.fit_arguments(args, device), args.cascade,
                      args.propagation, args.ensemble, progress)
+
+
+def run_predictor_sizes(pool, groups, args, device, progress):
+    """The N sweep: the Neural Predictor for every N of args.num_train in one stacked fit; groups (oracle, rngs, N)."""
+    neural_predictor_sizes(pool, groups, cli.fit_arguments(args, device), args.cascade, args.propagation,
+                           args.ensemble, progress)
+
+
+def method_name(key):
+    """Display name of a trace: a METHODS entry, or 'predictor@N' of the N sweep."""
+    if key in METHODS:
+        return METHODS[key].name
+    base, _, size = key.partition("@")
+    return f"{METHODS[base].name}, N = {size}"
 
 
 def run_evolution(pool, oracle, rngs, args, device, progress):

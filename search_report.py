@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 import nasbench_data
-from search_methods import METHODS
+from search_methods import method_name
 
 REGRET_THRESHOLDS = (0.5, 0.2, 0.1, 0.05, 0.0)  # percentage points of validation accuracy
 REPORT_BUDGETS = (50, 100, 172, 200, 500, 1000, 2000)
@@ -75,7 +75,7 @@ def regret_table(traces, thresholds=REGRET_THRESHOLDS):
              "|---|" + "---|" * len(thresholds)]
     for method, trace in traces.items():
         cells = [reach_cell(trace["regret"], t / 100) for t in thresholds]
-        lines.append(f"| {METHODS[method].name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {method_name(method)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -85,7 +85,7 @@ def hours_table(traces, thresholds=REGRET_THRESHOLDS):
              "|---|" + "---|" * (len(thresholds) + 1)]
     for method, trace in traces.items():
         cells = [hours_cell(trace, t / 100) for t in thresholds]
-        lines.append(f"| {METHODS[method].name} | " + " | ".join(cells)
+        lines.append(f"| {method_name(method)} | " + " | ".join(cells)
                      + f" | {trace['hours'][:, -1].mean():,.0f} |")
     return "\n".join(lines)
 
@@ -120,7 +120,7 @@ def plot_time_curves(traces, path, predictor_seconds=None, floor=None):
             with np.errstate(all="ignore"):
                 mean = np.nanmean(values, axis=0)
                 low, high = np.nanpercentile(values, [25, 75], axis=0)
-            line, = ax.plot(grid, mean, label=METHODS[method].name)
+            line, = ax.plot(grid, mean, label=method_name(method))
             ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_xscale("log")
         ax.set_xlabel("108-epoch training time of the queried architectures (hours, summed)")
@@ -157,8 +157,28 @@ def budget_table(traces, budgets=REPORT_BUDGETS):
             if np.isfinite(test).any():
                 cell += f" / {100 * np.nanmean(test):.2f}"
             cells.append(cell)
-        lines.append(f"| {METHODS[method].name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {method_name(method)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def best_size_table(traces, budgets=REPORT_BUDGETS):
+    """Markdown table of the N sweep: at each budget, the training-set size N with the lowest mean regret
+    (N below the budget), and every N's mean regret. Empty without a sweep."""
+    sizes = [(key, int(key.partition("@")[2])) for key in traces if key.startswith("predictor@")]
+    if len(sizes) < 2:
+        return ""
+    budget = min(trace["regret"].shape[1] for trace in traces.values())
+    lines = ["| total queries | best N | " + " | ".join(f"N = {size}" for _, size in sizes) + " |",
+             "|---|---|" + "---|" * len(sizes)]
+    for b in [b for b in budgets if b <= budget]:
+        regret = {size: 100 * traces[key]["regret"][:, b - 1].mean() for key, size in sizes if size < b}
+        if not regret:
+            continue
+        best = min(regret, key=regret.get)
+        cells = [f"{regret[size]:.3f}" if size in regret else "-" for _, size in sizes]
+        lines.append(f"| {b} | {best} | " + " | ".join(cells) + " |")
+    return ("\n\n## The N-vs-K trade-off\n\nMean regret (pp) after a total of K queries, N of them the "
+            "predictor's random training queries; best N: the lowest.\n\n" + "\n".join(lines))
 
 
 def plot_curves(traces, path, num_train=None, floor=None):
@@ -176,7 +196,7 @@ def plot_curves(traces, path, num_train=None, floor=None):
         for method, trace in traces.items():
             values = 100 * trace[key]
             queries = np.arange(1, values.shape[1] + 1)
-            line, = ax.plot(queries, np.nanmean(values, axis=0), label=METHODS[method].name)
+            line, = ax.plot(queries, np.nanmean(values, axis=0), label=method_name(method))
             low, high = np.nanpercentile(values, [25, 75], axis=0)
             ax.fill_between(queries, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
         if num_train:
@@ -206,13 +226,14 @@ def plot_curves(traces, path, num_train=None, floor=None):
 def markdown_report(traces, summary):
     """table.md: queries needed to reach each regret, values at given budgets, distinct architectures queried."""
     has_test = any(np.isfinite(t["chosen_test"]).any() for t in traces.values())
-    distinct = ", ".join(f"{METHODS[m].name} {summary['methods'][m]['distinct_architectures_mean']:.0f}"
+    distinct = ", ".join(f"{method_name(m)} {summary['methods'][m]['distinct_architectures_mean']:.0f}"
                          for m in traces)
     return ("## Queries needed to reach a regret\n\n"
             "Regret = the pool's best mean validation accuracy minus that of the architecture chosen by "
             "queried validation accuracy, in percentage points. Cells: mean / median number of queries over "
             "runs (runs that never reach it count as the budget, hence '>='), and (runs reaching it / runs).\n\n"
             + regret_table(traces)
+            + best_size_table(traces)
             + "\n\n## Training time needed to reach a regret\n\nCells: mean / median hours of 108-epoch training "
             "(the summed `training_time` of the queried runs) over runs (runs that never reach it count with "
             "their whole budget's hours, hence '>='), and (runs reaching it / runs); last column: a whole run's "
@@ -244,7 +265,7 @@ def write_outputs(output_dir, traces, oracles, summary):
     paths = [os.path.join(output_dir, name) for name in names]
     with nasbench_data.atomic_outputs(*paths) as (curves, time_curves, markdown, npz, json_path):
         floor = summary["oracle_floor_regret"]["mean"]
-        plot_curves(traces, curves, summary["args"]["num_train"] if "predictor" in traces else None, floor)
+        plot_curves(traces, curves, summary["args"]["num_train"][0] if "predictor" in traces else None, floor)
         plot_time_curves(traces, time_curves, summary["seconds"].get("predictor"), floor)
         with open(markdown, "w") as f:
             f.write(table)

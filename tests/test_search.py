@@ -365,3 +365,45 @@ def test_cli_reports_test_accuracy_where_the_data_has_it(tmp_path, complete_reco
     assert search.main(["--data", hdf5_20k, "--methods", "random", "--runs", "2", "--budget", "40",
                         "--output_dir", str(out_20k), "--quiet"]) == 0
     assert "The data has no test accuracy" in (out_20k / "table.md").read_text()
+
+
+def test_the_n_sweep_spends_every_budget_exactly_in_one_fit(pool_20k, monkeypatch):
+    """--num_train 20 30 40: one stacked fit of 2 x 3 predictors of 20, 30 and 40 architectures; each size's
+    runs query their budget exactly, and every size's first queries are the same random order's prefix."""
+    fits = []
+    original_fit = engine.fit
+    monkeypatch.setattr(engine, "fit", lambda graphs, sets, **kw: fits.append([len(r) for r, _ in sets]) or
+                        original_fit(graphs, sets, **kw))
+    groups = [(search_methods.Oracle(pool_20k, uniforms), rngs, size) for size in (20, 30, 40)
+              for rngs, uniforms in [search_methods.run_generators(0, 2, 70)]]
+    fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0, device="cpu")
+    search_methods.neural_predictor_sizes(pool_20k, groups, fit_options)
+    assert fits == [[20, 20, 30, 30, 40, 40]]
+    for oracle, _, size in groups:
+        assert (oracle.count == 70).all()
+        assert all(len(set(r)) == 70 for r in oracle.rows.tolist())
+    first = groups[-1][0].rows[:, :40]
+    assert np.array_equal(groups[0][0].rows[:, :20], first[:, :20])
+    assert np.array_equal(groups[1][0].rows[:, :30], first[:, :30])
+
+
+def test_best_size_table_picks_the_lowest_mean_regret():
+    traces = {"predictor@50": {"regret": np.tile([0.01] * 100 + [0.002] * 100, (2, 1))},
+              "predictor@100": {"regret": np.tile([0.02] * 180 + [0.001] * 20, (2, 1))}}
+    table = search_report.best_size_table(traces, budgets=(50, 100, 172, 200))
+    assert "| 100 | 50 | 1.000 | - |" in table  # N = 100 is not below a budget of 100
+    assert "| 172 | 50 | 0.200 | 2.000 |" in table
+    assert "| 200 | 100 | 0.200 | 0.100 |" in table
+    assert search_report.best_size_table({"predictor": traces["predictor@50"]}) == ""
+
+
+def test_cli_n_sweep_and_its_flags(hdf5_20k, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert search.main(["--data", hdf5_20k, "--methods", "predictor", "--runs", "2", "--budget", "60",
+                        "--num_train", "20", "40", "--epochs", "2", "--output_dir", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["methods"]) == {"predictor@20", "predictor@40"}
+    assert "## The N-vs-K trade-off" in (out / "table.md").read_text()
+    with pytest.raises(SystemExit):
+        search.main(["--data", hdf5_20k, "--num_train", "20", "20", "--output_dir", str(tmp_path / "x")])
+    assert "each N once" in capsys.readouterr().err
