@@ -225,6 +225,8 @@ class Trainer:
             for step in range(num_steps):
                 for chunk in chunks:
                     step_inputs, step_targets, step_weights, step_masks, models = per_step[chunk.start][step]
+                    if not models:  # every model of the slice has taken all its steps this epoch: nothing to do
+                        continue
                     if self.backend == "fast":
                         total += self.steps[chunk.start](step_inputs, step_targets, step_weights, step_masks)
                     else:

@@ -357,3 +357,17 @@ def test_fast_backend_is_refused_for_the_baselines(capsys):
         train.parse_args(["--predictor", "mlp", "--backend", "fast"])
     assert exit_info.value.code == 2
     assert "--backend fast exists for --predictor gcn only" in capsys.readouterr().err
+
+
+def test_a_slice_whose_models_all_rest_skips_its_steps_and_trains_the_same(small, float64):
+    """20 models, the first 10 of 60 architectures (6 steps an epoch), the last 10 of 200 (20 steps): the first
+    slice of the stack rests from step 6 on and is skipped; every model still equals its single fit."""
+    graphs = {key: value.double() for key, value in small.graphs.items()}
+    sets = [torch.arange(0, 60)] * 10 + [torch.arange(50, 250)] * 10
+    train_sets = [(rows, small.target[rows].double()) for rows in sets]
+    with engine.cpu_threads(2, "cpu"):
+        stack = engine.fit(graphs, train_sets, epochs=2, lr=2e-3, seed=3)
+    for m in (0, 9, 10, 19):
+        rows, targets = train_sets[m]
+        single = engine.fit(graphs, [(rows, targets)], epochs=2, lr=2e-3, seed=3 + m)
+        torch.testing.assert_close(stack.vectors()[m], single.vectors()[0], rtol=1e-9, atol=1e-10)
