@@ -90,6 +90,17 @@ def hours_table(traces, thresholds=REGRET_THRESHOLDS):
     return "\n".join(lines)
 
 
+def finish_panels(axes, floor):
+    """The legends, and the regret panel's symlog scale and oracle floor (a dashed line when above 0)."""
+    if floor:
+        axes[1].axhline(100 * floor, color="black", linestyle="--", linewidth=1,
+                        label="oracle floor: every architecture queried once")
+        axes[1].legend(loc="upper right")
+    axes[1].set_yscale("symlog", linthresh=0.05)
+    axes[1].set_ylim(bottom=0)
+    axes[0].legend(loc="lower right")
+
+
 def time_grid(traces, points=200):
     """Log-spaced training hours from when every run has made its first query to the costliest whole run (so
     that every point of a curve averages all runs)."""
@@ -126,13 +137,7 @@ def plot_time_curves(traces, path, predictor_seconds=None, floor=None):
         ax.set_xlabel("108-epoch training time of the queried architectures (hours, summed)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, which="both")
-    if floor:
-        axes[1].axhline(100 * floor, color="black", linestyle="--", linewidth=1,
-                        label="oracle floor: every architecture queried once")
-        axes[1].legend(loc="upper right")
-    axes[1].set_yscale("symlog", linthresh=0.05)
-    axes[1].set_ylim(bottom=0)
-    axes[0].legend(loc="lower right")
+    finish_panels(axes, floor)
     runs = next(iter(traces.values()))["regret"].shape[0]
     note = (f"; the Neural Predictor's own fitting: {predictor_seconds / runs:.1f} s per run"
             if predictor_seconds else "")
@@ -207,13 +212,7 @@ def plot_curves(traces, path, num_train=None, floor=None):
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylim(bottom=np.percentile(100 * np.concatenate(
         [t["best_validation"][:, min(9, t["best_validation"].shape[1] - 1)] for t in traces.values()]), 25))
-    if floor:
-        axes[1].axhline(100 * floor, color="black", linestyle="--", linewidth=1,
-                        label="oracle floor: every architecture queried once")
-        axes[1].legend(loc="upper right")
-    axes[1].set_yscale("symlog", linthresh=0.05)
-    axes[1].set_ylim(bottom=0)
-    axes[0].legend(loc="lower right")
+    finish_panels(axes, floor)
     runs = next(iter(traces.values()))["regret"].shape[0]
     fig.suptitle(f"mean (line) and interquartile range (band) over {runs} runs; the methods share their first "
                  f"random queries" + (f"; dotted: the Neural Predictor's N = {num_train}" if num_train else ""))
