@@ -15,7 +15,7 @@ from dataset import Nb101Dataset
 from flags import dropout_rate, non_negative_float, non_negative_int, positive_float, positive_int  # noqa: F401
 from engine import BACKENDS, resolve_device
 from model import PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
-from nasbench_data import DataError, interruptible
+from nasbench_data import DataError, directory_problem, interruptible
 
 # ---------------------------------------------------------------------------
 # recipes
@@ -68,9 +68,14 @@ def resolve_recipe(args, parser):
     for key, flag in RECIPE_FLAGS.items():
         if getattr(args, flag, None) is None:
             setattr(args, flag, RECIPES[args.recipe][key])
+    check_backend(args, parser)
+    return args
+
+
+def check_backend(args, parser):
+    """parser.error (exit 2) for --backend fast with a predictor that has no fast path."""
     if args.backend == "fast" and args.predictor != "gcn":
         parser.error("--backend fast exists for --predictor gcn only; use --backend autograd or auto")
-    return args
 
 
 def fit_arguments(args, device):
@@ -104,14 +109,9 @@ def check_output_dir(path):
     """ValueError unless `path` is (or can be made) a writable directory: checked before the work starts."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"--output_dir {path}: exists and is not a directory")
-    parent = path
-    while parent and not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    parent = parent or "."
-    if not os.path.isdir(parent):
-        raise ValueError(f"--output_dir {path}: {parent} is a file, not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--output_dir {path}: {parent} is not writable")
+    problem = directory_problem(path)
+    if problem:
+        raise ValueError(f"--output_dir {path}: {problem}")
 
 
 def load_datasets(args, device):

@@ -139,8 +139,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.folds < 2:
         parser.error("--folds needs K >= 2")
-    if args.backend == "fast" and args.predictor != "gcn":
-        parser.error("--backend fast exists for --predictor gcn only; use --backend autograd or auto")
+    cli.check_backend(args, parser)
     too_few = [n for n in args.sizes if n < args.folds]
     if too_few:
         parser.error(f"--sizes {too_few}: fewer architectures than --folds {args.folds}")

@@ -183,15 +183,14 @@ class GCN(StackedPredictor):
         matrix, forward direction on the left; the readout by `readout_init`: "torch", torch.nn.Linear's
         default (b = 1 / sqrt(in)), which the public reproduction's readout gets, or "xavier"."""
         for layer, weight in enumerate(self.layers):
+            fan_in, fan_out = weight.shape[-2:]
+            xavier = math.sqrt(6.0 / (fan_in + fan_out))
             if layer < self.num_layers:
-                fan_in, fan_out = weight.shape[-2:]
                 drawn = torch.empty(fan_in, 2 * fan_out)
-                uniform_(drawn, math.sqrt(6.0 / (fan_in + fan_out)), generator)
+                uniform_(drawn, xavier, generator)
                 weight[m].copy_(drawn.view(fan_in, 2, fan_out).transpose(0, 1))
             else:
-                fan_in, fan_out = weight.shape[-2:]
-                bound = 1.0 / math.sqrt(fan_in) if self.readout_init == "torch" else math.sqrt(6.0 / (fan_in + fan_out))
-                uniform_(weight[m], bound, generator)
+                uniform_(weight[m], 1.0 / math.sqrt(fan_in) if self.readout_init == "torch" else xavier, generator)
 
     @staticmethod
     def inputs(graphs):

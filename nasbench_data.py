@@ -100,14 +100,24 @@ def check_output_file(output, *inputs):
                             f"Choose another --output")
     if os.path.isdir(output):
         raise DataError(f"output {output} is a directory; give a file name")
-    directory = os.path.dirname(target)
-    existing = directory
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise DataError(f"output {output}: {existing} is a file, not a directory")
-    if not os.access(existing, os.W_OK) or (os.path.exists(output) and not os.access(output, os.W_OK)):
+    problem = directory_problem(os.path.dirname(target))
+    if problem:
+        raise DataError(f"output {output}: {problem}")
+    if os.path.exists(output) and not os.access(output, os.W_OK):
         raise DataError(f"output {output} is not writable")
+
+
+def directory_problem(directory):
+    """Why files cannot be written in `directory` (made as needed), or None: the nearest part of the path that
+    exists must be a writable directory."""
+    existing = directory or "."
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing) or "."
+    if not os.path.isdir(existing):
+        return f"{existing} is a file, not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
 
 
 def json_safe(content):
@@ -213,8 +223,9 @@ def read_hdf5(path=DEFAULT_HDF5):
 def hdf5_problem(data):
     """What is wrong with the HDF5's arrays (shapes, dtypes, hashes, vertex counts, operations), or None."""
     n = len(data["hash"])
-    shapes = {"hash": (n,), "num_vertices": (n,), "trainable_parameters": (n,), "adjacency": (n, MAX_VERTICES, MAX_VERTICES),
-              "operations": (n, MAX_VERTICES), "metrics": (n, *METRICS_SHAPE)}
+    shapes = {"hash": (n,), "num_vertices": (n,), "trainable_parameters": (n,),
+              "adjacency": (n, MAX_VERTICES, MAX_VERTICES), "operations": (n, MAX_VERTICES),
+              "metrics": (n, *METRICS_SHAPE)}
     kinds = {"hash": "S", "num_vertices": "i", "trainable_parameters": "i", "adjacency": "i", "operations": "i",
              "metrics": "f"}
     for name, shape in shapes.items():

@@ -54,8 +54,10 @@ def run_search(args, device):
         start = time.time()
         if method == "predictor" and len(args.num_train) > 1:  # the N sweep: one oracle per N, one stacked fit
             keys = [f"predictor@{size}" for size in args.num_train]
-            groups = [(Oracle(pool, uniforms), rngs, size) for size in args.num_train
-                      for rngs, uniforms in [run_generators(args.seed, args.runs, args.budget)]]
+            groups = []
+            for size in args.num_train:  # the same seeds for every N: the runs share their first queries
+                rngs, uniforms = run_generators(args.seed, args.runs, args.budget)
+                groups.append((Oracle(pool, uniforms), rngs, size))
             run_predictor_sizes(pool, groups, args, device, progress)
             spent = dict(zip(keys, (oracle for oracle, _, _ in groups)))
         else:
