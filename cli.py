@@ -6,6 +6,7 @@ Every script that trains predictors (train.py, cascade.py, crossval.py, search.p
 takes its flags from here, so a flag means the same and is checked the same everywhere: a bad
 value is refused by argparse with the flag named (exit 2) before any work starts.
 """
+import argparse
 import os
 import sys
 
@@ -36,15 +37,17 @@ RECIPE_FLAGS = {"propagation": "propagation", "readout_init": "readout_init", "h
                 "loss": "loss", "ensemble": "ensemble"}
 
 
-def add_recipe_arguments(parser):
+def add_recipe_arguments(parser, several=False):
     """--predictor, --backend, --recipe and the flags it sets (each one overrides the recipe's value);
-    resolve_recipe(args) fills them."""
-    parser.add_argument("--predictor", choices=sorted(PREDICTORS), default="gcn",
+    resolve_recipe(args) fills them. several: --predictor and --recipe take several values (lists), for a
+    script that compares them (recipe_variants)."""
+    many = dict(nargs="+", default=["gcn"]) if several else dict(default="gcn")
+    parser.add_argument("--predictor", choices=sorted(PREDICTORS), **many,
                         help="gcn: the paper's predictor; mlp, cnn: the baselines of its appendix")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="auto: the fast path for the GCN, autograd for the others; autograd: plain "
                              "loss.backward() through model.py for any predictor")
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default="faithful",
+    parser.add_argument("--recipe", choices=sorted(RECIPES), **dict(many, default=["faithful"] if several else "faithful"),
                         help="faithful: the public reproduction's semantics (default); improved: chosen by CV")
     parser.add_argument("--propagation", choices=PROPAGATION_RULES, default=None,
                         help="backward-direction propagation: faithful rownorm(P^T) or uniform rownorm((A+I)^T)")
@@ -65,16 +68,29 @@ def add_recipe_arguments(parser):
 def resolve_recipe(args, parser):
     """Fill every recipe flag left unset from args.recipe; returns args. parser.error (exit 2) for --backend fast
     with a predictor that has no fast path."""
+    check_backend(args, parser)
+    return fill_recipe(args)
+
+
+def fill_recipe(args):
+    """args with every recipe flag left unset taken from args.recipe (in place)."""
     for key, flag in RECIPE_FLAGS.items():
         if getattr(args, flag, None) is None:
             setattr(args, flag, RECIPES[args.recipe][key])
-    check_backend(args, parser)
     return args
+
+
+def recipe_variants(args):
+    """One recipe-resolved copy of args per (predictor, recipe) pair of the lists args.predictor x args.recipe
+    (add_recipe_arguments(several=True)); flags given on the command line hold for every pair."""
+    return [fill_recipe(argparse.Namespace(**dict(vars(args), predictor=predictor, recipe=recipe)))
+            for predictor in args.predictor for recipe in args.recipe]
 
 
 def check_backend(args, parser):
     """parser.error (exit 2) for --backend fast with a predictor that has no fast path."""
-    if args.backend == "fast" and args.predictor != "gcn":
+    predictors = args.predictor if isinstance(args.predictor, list) else [args.predictor]
+    if args.backend == "fast" and set(predictors) != {"gcn"}:
         parser.error("--backend fast exists for --predictor gcn only; use --backend autograd or auto")
 
 

@@ -119,7 +119,8 @@ def uniform_(weight, bound, generator):
 
 
 class StackedPredictor(torch.nn.Module):
-    """What every predictor shares: M stacked models, per-model seeded init, dropout by site."""
+    """What every predictor shares: M stacked models, per-model seeded init, dropout by site. activation_size:
+    floats of the largest activation one model holds per architecture (to size prediction chunks)."""
 
     def __init__(self, num_models, dropout):
         super().__init__()
@@ -176,6 +177,7 @@ class GCN(StackedPredictor):
             + [torch.nn.Parameter(torch.empty(num_models, hidden, readout)),
                torch.nn.Parameter(torch.empty(num_models, readout, 1))])
         self.dropout_sites = [(MAX_VERTICES, hidden)] * num_layers + [(readout,)]
+        self.activation_size = MAX_VERTICES * hidden
         self.reset_parameters(seed)
 
     def init_model(self, m, generator):
@@ -245,6 +247,7 @@ class MLP(StackedPredictor):
         self.hidden_layers = torch.nn.ModuleList(StackedLinear(num_models, a, b) for a, b in zip(sizes, sizes[1:]))
         self.output = StackedLinear(num_models, hidden, 1)
         self.dropout_sites = [(hidden,)] * num_layers
+        self.activation_size = hidden
         self.reset_parameters(seed)
 
     def init_model(self, m, generator):
@@ -286,6 +289,7 @@ class CNN(StackedPredictor):
         self.hidden = StackedLinear(num_models, channels[-1], hidden)
         self.output = StackedLinear(num_models, hidden, 1)
         self.dropout_sites = [(hidden,)]
+        self.activation_size = channels[-1] * MAX_VERTICES ** 2
         self.reset_parameters(seed)
 
     def init_model(self, m, generator):

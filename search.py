@@ -39,7 +39,8 @@ import numpy as np
 
 import cli
 import nasbench_data
-from search_methods import METHODS, Oracle, load_pool, method_name, oracle_floor, run_generators, run_predictor_sizes
+from search_methods import (METHODS, Oracle, load_pool, method_name, method_units, oracle_floor, run_generators,
+                            run_predictor_sizes)
 from search_report import REGRET_THRESHOLDS, best_so_far, hours_to_reach, queries_to_reach, write_outputs
 
 
@@ -50,22 +51,21 @@ def run_search(args, device):
         raise nasbench_data.DataError(f"--budget {args.budget} exceeds the pool of {len(pool)} architectures")
     progress = not args.quiet
     traces, oracles, seconds = {}, {}, {}
-    for method in args.methods:
+    for unit, method, unit_args in method_units(args):
         start = time.time()
         if method == "predictor" and len(args.num_train) > 1:  # the N sweep: one oracle per N, one stacked fit
-            keys = [f"predictor@{size}" for size in args.num_train]
             groups = []
             for size in args.num_train:  # the same seeds for every N: the runs share their first queries
                 rngs, uniforms = run_generators(args.seed, args.runs, args.budget)
                 groups.append((Oracle(pool, uniforms), rngs, size))
-            run_predictor_sizes(pool, groups, args, device, progress)
-            spent = dict(zip(keys, (oracle for oracle, _, _ in groups)))
+            run_predictor_sizes(pool, groups, unit_args, device, progress)
+            spent = {f"{unit}@{size}": oracle for oracle, _, size in groups}
         else:
             rngs, uniforms = run_generators(args.seed, args.runs, args.budget)
             oracle = Oracle(pool, uniforms)
-            METHODS[method].run(pool, oracle, rngs, args, device, progress)
-            spent = {method: oracle}
-        seconds[method] = time.time() - start
+            METHODS[method].run(pool, oracle, rngs, unit_args, device, progress)
+            spent = {unit: oracle}
+        seconds[unit] = time.time() - start
         for key, oracle in spent.items():
             assert (oracle.count == args.budget).all(), f"{key} did not spend its budget exactly"
             traces[key] = best_so_far(pool, oracle.rows, oracle.values, oracle.seconds)
@@ -74,7 +74,7 @@ def run_search(args, device):
                 print(f"{method_name(key)}: mean best validation at {args.budget} queries "
                       f"{100 * traces[key]['best_validation'][:, -1].mean():.2f}%", file=sys.stderr)
         if progress:
-            print(f"{METHODS[method].name}: {seconds[method]:.1f} s", file=sys.stderr)
+            print(f"{method_name(unit)}: {seconds[unit]:.1f} s", file=sys.stderr)
     floor = oracle_floor(pool, args.seed)
     summary = {
         "args": vars(args),
@@ -83,6 +83,9 @@ def run_search(args, device):
         "pool_best_mean_validation": float(pool.mean_validation.max()),
         "pool_best_mean_test": float(np.nanmax(pool.mean_test)) if np.isfinite(pool.mean_test).any() else None,
         "seconds": seconds,
+        "recipes": {unit: {flag: getattr(unit_args, flag) for flag in ("predictor", "recipe", "cascade",
+                                                                     *cli.RECIPE_FLAGS.values())}
+                    for unit, method, unit_args in method_units(args) if method == "predictor"},
         "methods": {method: {
             "final_best_validation_mean": float(trace["best_validation"][:, -1].mean()),
             "final_regret_mean": float(trace["regret"][:, -1].mean()),
@@ -108,8 +111,10 @@ def parse_args(argv=None):
     parser.add_argument("--budget", type=cli.positive_int, default=2000, help="queries (trained architectures) per run")
     parser.add_argument("--num_train", type=cli.positive_int, nargs="+", default=[172],
                         help="Neural Predictor: N random training queries; several N: the N-vs-K sweep, one fit")
-    parser.add_argument("--cascade", action="store_true", help="Neural Predictor: classifier first stage")
-    cli.add_recipe_arguments(parser)
+    parser.add_argument("--cascade", nargs="?", const="on", choices=("off", "on", "both"), default="off",
+                        help="Neural Predictor: classifier first stage (--cascade alone: on; both: each variant "
+                             "without and with it)")
+    cli.add_recipe_arguments(parser, several=True)
     parser.add_argument("--population", type=cli.positive_int, default=50)
     parser.add_argument("--tournament", type=cli.positive_int, default=10)
     parser.add_argument("--mutation_rate", type=cli.non_negative_float, default=1.0)
@@ -117,12 +122,15 @@ def parse_args(argv=None):
                         help="evolution: 'space' keeps a child equal to its parent only as often as in the full "
                              "space; 'pool' re-mutates until any pool architecture (the parent wins on a sample)")
     cli.add_machine_arguments(parser, "results/search")
-    args = cli.resolve_recipe(parser.parse_args(argv), parser)
-    if "predictor" in args.methods and not all(args.train_batch_size <= n < args.budget for n in args.num_train):
-        parser.error(f"--num_train must be at least --train_batch_size ({args.train_batch_size}) "
+    args = parser.parse_args(argv)
+    cli.check_backend(args, parser)
+    for option in ("num_train", "predictor", "recipe"):
+        if len(set(getattr(args, option))) < len(getattr(args, option)):
+            parser.error(f"--{option}: each value once")
+    batch_size = max(variant.train_batch_size for variant in cli.recipe_variants(args))
+    if "predictor" in args.methods and not all(batch_size <= n < args.budget for n in args.num_train):
+        parser.error(f"--num_train must be at least --train_batch_size ({batch_size}) "
                      f"and below --budget ({args.budget})")
-    if len(set(args.num_train)) < len(args.num_train):
-        parser.error("--num_train: each N once")
     if not args.tournament <= args.population:
         parser.error("--tournament must be between 1 and --population")
     return args

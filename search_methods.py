@@ -13,6 +13,7 @@
 - Regularized evolution: population 50, tournament 10, mutation rate 1.0 (search_space.mutate),
   the oldest dies; all runs advance in lockstep.
 """
+import argparse
 from dataclasses import dataclass
 from typing import Callable
 
@@ -219,8 +220,7 @@ def predict_pool(model, graphs, backend="auto"):
     """(M, P) numpy outputs of every model on every pool graph, in chunks of about 4 MB of activations on
     the CPU (they stay in cache) and 1 GB on a GPU (fewer, fuller kernels)."""
     activation_bytes = 2 ** 22 if model.device.type == "cpu" else 2 ** 30
-    width = getattr(model, "hidden", 144)  # the GCN's; the baselines' activations are of the same order
-    chunk = max(1, activation_bytes // (4 * model.num_models * MAX_VERTICES * width))
+    chunk = max(1, activation_bytes // (4 * model.num_models * model.activation_size))
     return engine.predict(model, graphs, batch_size=chunk, backend=backend).numpy()
 
 
@@ -384,18 +384,46 @@ def run_predictor_sizes(pool, groups, args, device, progress):
                            args.ensemble, progress)
 
 
-def method_name(key):
-    """Display name of a trace: a METHODS entry, or 'predictor@N' of the N sweep."""
-    if key in METHODS:
-        return METHODS[key].name
-    base, _, size = key.partition("@")
-    return f"{METHODS[base].name}, N = {size}"
-
-
 def run_evolution(pool, oracle, rngs, args, device, progress):
     space = search_space.enumerate_space(progress=progress)
     regularized_evolution(pool, oracle, rngs, space, args.population, args.tournament, args.mutation_rate,
                           args.child_rule, progress=progress)
+
+
+CASCADES = {"off": (False,), "on": (True,), "both": (False, True)}  # search.py's --cascade
+
+
+def method_units(args):
+    """(key, method, args) of every comparison entry the command line asks for, in order. The Neural Predictor
+    gives one entry per --predictor x --recipe x --cascade variant, its args resolved by that recipe
+    (cli.recipe_variants) and args.cascade a bool; its key is 'predictor' for the lone default variant (GCN,
+    faithful, no cascade) and 'predictor:gcn,faithful[,cascade]' otherwise."""
+    units = []
+    for method in args.methods:
+        if method != "predictor":
+            units.append((method, method, args))
+            continue
+        variants = [argparse.Namespace(**dict(vars(variant), cascade=cascade))
+                    for variant in cli.recipe_variants(args) for cascade in CASCADES[args.cascade]]
+        for variant in variants:
+            cascade = variant.cascade
+            default = (variant.predictor, variant.recipe, cascade) == ("gcn", "faithful", False)
+            key = ("predictor" if len(variants) == 1 and default else
+                   f"predictor:{variant.predictor},{variant.recipe}" + (",cascade" if cascade else ""))
+            units.append((key, method, variant))
+    return units
+
+
+def method_name(key):
+    """Display name of a trace key of method_units, with '@N' for an N of the N sweep:
+    'predictor:mlp,improved,cascade@86' -> 'Neural Predictor (MLP, improved, cascade), N = 86'."""
+    base, _, size = key.partition("@")
+    method, _, variant = base.partition(":")
+    name = METHODS[method].name
+    if variant:
+        predictor, *rest = variant.split(",")
+        name += f" ({', '.join([predictor.upper(), *rest])})"
+    return name + (f", N = {size}" if size else "")
 
 
 @dataclass

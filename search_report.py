@@ -90,17 +90,6 @@ def hours_table(traces, thresholds=REGRET_THRESHOLDS):
     return "\n".join(lines)
 
 
-def finish_panels(axes, floor):
-    """The legends, and the regret panel's symlog scale and oracle floor (a dashed line when above 0)."""
-    if floor:
-        axes[1].axhline(100 * floor, color="black", linestyle="--", linewidth=1,
-                        label="oracle floor: every architecture queried once")
-        axes[1].legend(loc="upper right")
-    axes[1].set_yscale("symlog", linthresh=0.05)
-    axes[1].set_ylim(bottom=0)
-    axes[0].legend(loc="lower right")
-
-
 def time_grid(traces, points=200):
     """Log-spaced training hours from when every run has made its first query to the costliest whole run (so
     that every point of a curve averages all runs)."""
@@ -115,37 +104,6 @@ def on_time_grid(values, hours, grid):
     index = np.stack([np.searchsorted(h, grid, side="right") - 1 for h in hours])  # a loop over runs, not queries
     picked = np.take_along_axis(values, np.maximum(index, 0), axis=1)
     return np.where(index >= 0, picked, np.nan)
-
-
-def plot_time_curves(traces, path, predictor_seconds=None, floor=None):
-    """curves_time.png: mean regret and best validation accuracy against the training hours spent."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    grid = time_grid(traces)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    for ax, key, label in ((axes[0], "best_validation", "best validation accuracy found (%)"),
-                           (axes[1], "regret", "regret of the chosen architecture (pp)")):
-        for method, trace in traces.items():
-            values = 100 * on_time_grid(trace[key], trace["hours"], grid)
-            with np.errstate(all="ignore"):
-                mean = np.nanmean(values, axis=0)
-                low, high = np.nanpercentile(values, [25, 75], axis=0)
-            line, = ax.plot(grid, mean, label=method_name(method))
-            ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-        ax.set_xscale("log")
-        ax.set_xlabel("108-epoch training time of the queried architectures (hours, summed)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3, which="both")
-    finish_panels(axes, floor)
-    runs = next(iter(traces.values()))["regret"].shape[0]
-    note = (f"; the Neural Predictor's own fitting: {predictor_seconds / runs:.1f} s per run"
-            if predictor_seconds else "")
-    fig.suptitle(f"mean (line) and interquartile range (band) over {runs} runs, against training time{note}")
-    fig.tight_layout()
-    with nasbench_data.atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
 
 
 def budget_table(traces, budgets=REPORT_BUDGETS):
@@ -167,59 +125,151 @@ def budget_table(traces, budgets=REPORT_BUDGETS):
 
 
 def best_size_table(traces, budgets=REPORT_BUDGETS):
-    """Markdown table of the N sweep: at each budget, the training-set size N with the lowest mean regret
-    (N below the budget), and every N's mean regret. Empty without a sweep."""
-    sizes = [(key, int(key.partition("@")[2])) for key in traces if key.startswith("predictor@")]
-    if len(sizes) < 2:
-        return ""
+    """Markdown tables of the N sweep, one per predictor variant swept: at each budget, the training-set size N with
+    the lowest mean regret (N below the budget), and every N's mean regret. Empty without a sweep."""
+    swept = {}
+    for key in traces:
+        base, _, size = key.partition("@")
+        if size:
+            swept.setdefault(base, []).append((key, int(size)))
     budget = min(trace["regret"].shape[1] for trace in traces.values())
-    lines = ["| total queries | best N | " + " | ".join(f"N = {size}" for _, size in sizes) + " |",
-             "|---|---|" + "---|" * len(sizes)]
-    for b in [b for b in budgets if b <= budget]:
-        regret = {size: 100 * traces[key]["regret"][:, b - 1].mean() for key, size in sizes if size < b}
-        if not regret:
+    text = ""
+    for base, sizes in swept.items():
+        if len(sizes) < 2:
             continue
-        best = min(regret, key=regret.get)
-        cells = [f"{regret[size]:.3f}" if size in regret else "-" for _, size in sizes]
-        lines.append(f"| {b} | {best} | " + " | ".join(cells) + " |")
-    return ("\n\n## The N-vs-K trade-off\n\nMean regret (pp) after a total of K queries, N of them the "
-            "predictor's random training queries; best N: the lowest.\n\n" + "\n".join(lines))
+        lines = ["| total queries | best N | " + " | ".join(f"N = {size}" for _, size in sizes) + " |",
+                 "|---|---|" + "---|" * len(sizes)]
+        for b in [b for b in budgets if b <= budget]:
+            regret = {size: 100 * traces[key]["regret"][:, b - 1].mean() for key, size in sizes if size < b}
+            if not regret:
+                continue
+            best = min(regret, key=regret.get)
+            cells = [f"{regret[size]:.3f}" if size in regret else "-" for _, size in sizes]
+            lines.append(f"| {b} | {best} | " + " | ".join(cells) + " |")
+        text += (f"\n\n## The N-vs-K trade-off: {method_name(base)}\n\nMean regret (pp) after a total of K "
+                 "queries, N of them the predictor's random training queries; best N: the lowest.\n\n"
+                 + "\n".join(lines))
+    return text
 
 
-def plot_curves(traces, path, num_train=None, floor=None):
-    """curves.png: mean best-so-far validation accuracy and regret with interquartile bands, log-x."""
+def soonest_ranking(traces, threshold=0.0):
+    """Markdown sentence ranking the methods by mean queries to reach `threshold` (fraction; 0: the pool's best),
+    runs that never reach it counting as the budget; ties broken by the mean to 0.1 pp."""
+    def order(key):
+        return tuple(np.where(np.isfinite(q := queries_to_reach(traces[key]["regret"], t)), q,
+                              traces[key]["regret"].shape[1]).mean() for t in (threshold, 0.001))
+    ranked = sorted(traces, key=order)
+    what = "the pool's best" if threshold == 0 else f"a regret of {100 * threshold:g} pp"
+    cells = [f"{i}. {method_name(key)} ({reach_cell(traces[key]['regret'], threshold)})"
+             for i, key in enumerate(ranked, 1)]
+    return (f"Soonest to {what} (mean / median queries, runs that never reach it counting as the budget; "
+            "runs reaching it / runs): " + "; ".join(cells) + ".")
+
+
+def fitting_seconds(summary):
+    """Seconds per search run each Neural Predictor entry spent fitting (and ranking), by entry key."""
+    return {key: seconds / summary["args"]["runs"] for key, seconds in summary["seconds"].items()
+            if key.startswith("predictor")}
+
+
+def fitting_note(summary):
+    """'Neural Predictor: 2.7 s per run' (or one per variant), the predictors' own cost beside the training hours."""
+    sizes = summary["args"]["num_train"]
+    shared = f" for all {len(sizes)} values of N together (one batched fit)" if len(sizes) > 1 else ""
+    return "; ".join(f"{method_name(key)} {seconds:.1f} s per run{shared}"
+                     for key, seconds in fitting_seconds(summary).items())
+
+
+MAX_BANDS = 4  # with more methods than this the figures draw mean lines only: the bands would hide each other
+
+
+def curve_styles(traces):
+    """Colour and line style of every trace: one colour per method or predictor variant, dashed with the cascade."""
+    import matplotlib
+    bases = list(dict.fromkeys(key.replace(",cascade", "") for key in traces))
+    colours = matplotlib.colormaps["tab10" if len(bases) <= 10 else "tab20"]
+    return {key: dict(color=colours(bases.index(key.replace(",cascade", ""))),
+                      linestyle="--" if ",cascade" in key else "-") for key in traces}
+
+
+def draw_curves(traces, path, summary, panels, series, xlabel, title, num_train=None):
+    """Write one figure to `path`: per panel (trace key, axis label), every trace's mean curve over runs (and its
+    interquartile band when at most MAX_BANDS traces), log-x; series(trace, key) -> (x, (R, G) values in %).
+    The regret panel is symlog with the oracle floor dashed when above 0; the title names the runs and the pool."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    bands = len(traces) <= MAX_BANDS
+    styles = curve_styles(traces)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8 if bands else 6.2))
+    for ax, (key, label) in zip(axes, panels):
+        for method, trace in traces.items():
+            x, values = series(trace, key)
+            with np.errstate(all="ignore"):
+                ax.plot(x, np.nanmean(values, axis=0), label=method_name(method), **styles[method])
+                if bands:
+                    low, high = np.nanpercentile(values, [25, 75], axis=0)
+                    ax.fill_between(x, low, high, color=styles[method]["color"], alpha=0.2, linewidth=0)
+        if num_train:
+            ax.axvline(num_train, color="gray", linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+    floor = summary["oracle_floor_regret"]["mean"]
+    regret_axis = axes[[key for key, _ in panels].index("regret")]
+    if floor:
+        regret_axis.axhline(100 * floor, color="black", linestyle="--", linewidth=1,
+                            label="oracle floor: every architecture queried once")
+        regret_axis.legend(loc="upper right")
+    regret_axis.set_yscale("symlog", linthresh=0.05)
+    regret_axis.set_ylim(bottom=0)
+    if bands:
+        axes[0].legend(loc="lower right")
+    else:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize="small", frameon=False)
+    runs = next(iter(traces.values()))["regret"].shape[0]
+    fig.suptitle(f"{title}\nmean{' (line) and interquartile range (band)' if bands else ''} over {runs} runs per "
+                 f"method; pool of {summary['pool_size']:,} architectures")
+    fig.tight_layout(rect=(0, 0 if bands else 0.04 + 0.035 * ((len(traces) + 2) // 3), 1, 1))
+    with nasbench_data.atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def plot_curves(traces, path, summary, num_train=None):
+    """curves.png: best-so-far validation accuracy, regret (and the chosen architecture's test accuracy where the
+    data has it) against the number of queries."""
     has_test = any(np.isfinite(t["chosen_test"]).any() for t in traces.values())
     panels = [("best_validation", "best validation accuracy found (%)"),
               ("regret", "regret of the chosen architecture (pp)")]
     if has_test:
         panels.append(("chosen_test", "mean test accuracy of the chosen architecture (%)"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8))
-    for ax, (key, label) in zip(axes, panels):
-        for method, trace in traces.items():
-            values = 100 * trace[key]
-            queries = np.arange(1, values.shape[1] + 1)
-            line, = ax.plot(queries, np.nanmean(values, axis=0), label=method_name(method))
-            low, high = np.nanpercentile(values, [25, 75], axis=0)
-            ax.fill_between(queries, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-        if num_train:
-            ax.axvline(num_train, color="gray", linestyle=":", linewidth=1)
-        ax.set_xscale("log")
-        ax.set_xlabel("architectures queried (trained)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylim(bottom=np.percentile(100 * np.concatenate(
-        [t["best_validation"][:, min(9, t["best_validation"].shape[1] - 1)] for t in traces.values()]), 25))
-    finish_panels(axes, floor)
-    runs = next(iter(traces.values()))["regret"].shape[0]
-    fig.suptitle(f"mean (line) and interquartile range (band) over {runs} runs; the methods share their first "
-                 f"random queries" + (f"; dotted: the Neural Predictor's N = {num_train}" if num_train else ""))
-    fig.tight_layout()
-    with nasbench_data.atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+
+    def series(trace, key):
+        return np.arange(1, trace[key].shape[1] + 1), 100 * trace[key]
+    title = "Search against queries; the methods share their first random queries"
+    if num_train:
+        title += f"; dotted: the Neural Predictor's N = {num_train}"
+    draw_curves(traces, path, summary, panels, series, "architectures queried (trained)", title, num_train)
+
+
+def plot_time_curves(traces, path, summary):
+    """curves_time.png: best validation accuracy and regret against the summed training hours of the queries;
+    the Neural Predictor entries' own fitting time per run in the title."""
+    grid = time_grid(traces)
+
+    def series(trace, key):
+        return grid, 100 * on_time_grid(trace[key], trace["hours"], grid)
+    seconds = sorted(fitting_seconds(summary).values())
+    every_size = " for all N" if len(summary["args"]["num_train"]) > 1 else ""
+    note = ("" if not seconds else f" (Neural Predictor's own fitting: {seconds[0]:.1f} s per run{every_size})"
+            if len(seconds) == 1 else f" (predictors' own fitting: {seconds[0]:.1f}-{seconds[-1]:.1f} s per run)")
+    draw_curves(traces, path, summary, [("best_validation", "best validation accuracy found (%)"),
+                                        ("regret", "regret of the chosen architecture (pp)")], series,
+                "108-epoch training time of the queried architectures (hours, summed)",
+                "Search against training time" + note)
 
 
 def markdown_report(traces, summary):
@@ -232,13 +282,13 @@ def markdown_report(traces, summary):
             "queried validation accuracy, in percentage points. Cells: mean / median number of queries over "
             "runs (runs that never reach it count as the budget, hence '>='), and (runs reaching it / runs).\n\n"
             + regret_table(traces)
+            + "\n\n" + soonest_ranking(traces)
             + best_size_table(traces)
             + "\n\n## Training time needed to reach a regret\n\nCells: mean / median hours of 108-epoch training "
             "(the summed `training_time` of the queried runs) over runs (runs that never reach it count with "
             "their whole budget's hours, hence '>='), and (runs reaching it / runs); last column: a whole run's "
             "hours. The Neural Predictor's own fitting time is not in them"
-            + (f" ({summary['seconds']['predictor'] / summary['args']['runs']:.1f} s per run)"
-               if "predictor" in summary["seconds"] else "") + ".\n\n"
+            + (f" ({fitting_note(summary)})" if fitting_seconds(summary) else "") + ".\n\n"
             + hours_table(traces)
             + "\n\n## At given budgets\n\nCells: mean best validation accuracy found (%) / mean regret (pp)"
             + (" / mean test accuracy of the chosen architecture (%)" if has_test else "")
@@ -263,9 +313,10 @@ def write_outputs(output_dir, traces, oracles, summary):
     arrays.update({f"{method}/seconds": oracle.seconds for method, oracle in oracles.items()})
     paths = [os.path.join(output_dir, name) for name in names]
     with nasbench_data.atomic_outputs(*paths) as (curves, time_curves, markdown, npz, json_path):
-        floor = summary["oracle_floor_regret"]["mean"]
-        plot_curves(traces, curves, summary["args"]["num_train"][0] if "predictor" in traces else None, floor)
-        plot_time_curves(traces, time_curves, summary["seconds"].get("predictor"), floor)
+        swept = len(summary["args"]["num_train"]) > 1
+        plot_curves(traces, curves, summary, None if swept or "predictor" not in summary["args"]["methods"]
+                    else summary["args"]["num_train"][0])
+        plot_time_curves(traces, time_curves, summary)
         with open(markdown, "w") as f:
             f.write(table)
         with open(npz, "wb") as f:

@@ -10,6 +10,7 @@ import nasbench_data
 import search
 import search_space
 from tools import nasbench_tfrecord_converter as converter
+import cli
 import engine
 import search_methods
 import search_report
@@ -403,7 +404,121 @@ def test_cli_n_sweep_and_its_flags(hdf5_20k, tmp_path, capsys):
                         "--num_train", "20", "40", "--epochs", "2", "--output_dir", str(out), "--quiet"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["methods"]) == {"predictor@20", "predictor@40"}
-    assert "## The N-vs-K trade-off" in (out / "table.md").read_text()
+    assert "## The N-vs-K trade-off: Neural Predictor" in (out / "table.md").read_text()
     with pytest.raises(SystemExit):
         search.main(["--data", hdf5_20k, "--num_train", "20", "20", "--output_dir", str(tmp_path / "x")])
-    assert "each N once" in capsys.readouterr().err
+    assert "--num_train: each value once" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# every predictor and recipe as methods of one comparison
+
+
+def test_method_units_resolve_every_variant_by_its_recipe():
+    args = search.parse_args(["--predictor", "gcn", "mlp", "--recipe", "faithful", "improved", "--cascade", "both",
+                              "--epochs", "7"])
+    units = search_methods.method_units(args)
+    keys = [key for key, _, _ in units]
+    assert keys[:3] == ["predictor:gcn,faithful", "predictor:gcn,faithful,cascade", "predictor:gcn,improved"]
+    assert len(keys) == 2 * 2 * 2 + 2 and keys[-2:] == ["random", "evolution"]
+    variants = {key: unit_args for key, method, unit_args in units if method == "predictor"}
+    assert len({id(v) for v in variants.values()}) == 8  # no two entries share (and overwrite) one namespace
+    for key, variant in variants.items():
+        predictor, recipe, *cascade = key.partition(":")[2].split(",")
+        expected = cli.RECIPES[recipe]
+        assert (variant.predictor, variant.recipe, variant.cascade) == (predictor, recipe, bool(cascade))
+        assert (variant.lr, variant.loss, variant.propagation) == (expected["lr"], expected["loss"],
+                                                                  expected["propagation"])
+        assert variant.epochs == 7  # a flag given on the command line holds for every variant
+    assert isinstance(args.predictor, list) and args.epochs == 7  # the command line itself is left unresolved
+    lone = search_methods.method_units(search.parse_args(["--methods", "predictor"]))
+    assert [key for key, _, _ in lone] == ["predictor"] and lone[0][2].lr == cli.RECIPES["faithful"]["lr"]
+    cascade = search_methods.method_units(search.parse_args(["--methods", "predictor", "--cascade"]))
+    assert [key for key, _, _ in cascade] == ["predictor:gcn,faithful,cascade"] and cascade[0][2].cascade is True
+
+
+def test_method_names_spell_out_the_variant():
+    assert search_methods.method_name("predictor") == "Neural Predictor"
+    assert search_methods.method_name("predictor@86") == "Neural Predictor, N = 86"
+    assert (search_methods.method_name("predictor:mlp,improved,cascade@43")
+            == "Neural Predictor (MLP, improved, cascade), N = 43")
+    assert search_methods.method_name("evolution") == "Regularized evolution"
+
+
+def test_soonest_ranking_orders_by_mean_queries_to_the_best():
+    never = np.full((2, 10), 0.003)
+    early = np.tile(np.r_[[0.01] * 3, [0.0] * 7], (2, 1))  # reaches 0 at query 4
+    late = np.tile(np.r_[[0.002] * 8, [0.0] * 2], (2, 1))  # reaches 0 at query 9, but 0.1 pp sooner than never
+    half = np.stack([early[0], never[0]])  # (4 + 10) / 2 = 7
+    line = search_report.soonest_ranking({"random": {"regret": never}, "evolution": {"regret": late},
+                                          "predictor": {"regret": early}, "predictor@5": {"regret": half}})
+    assert line.index("1. Neural Predictor (4 / 4 (2/2))") < line.index("2. Neural Predictor, N = 5 (>= 7")
+    assert line.index("3. Regularized evolution (9 / 9") < line.index("4. Random search (>= 10 / > 10 (0/2))")
+
+
+def test_fitting_note_divides_by_the_runs_and_says_when_one_fit_serves_every_n():
+    summary = {"args": {"runs": 4, "num_train": [172]}, "seconds": {"predictor": 10.0, "random": 1.0}}
+    assert search_report.fitting_note(summary) == "Neural Predictor 2.5 s per run"
+    summary = {"args": {"runs": 4, "num_train": [43, 86]}, "seconds": {"predictor": 10.0}}
+    assert search_report.fitting_note(summary) == ("Neural Predictor 2.5 s per run for all 2 values of N together "
+                                                   "(one batched fit)")
+
+
+def test_cli_compares_predictors_recipes_and_cascade_on_the_same_seeds(hdf5_20k, tmp_path):
+    out = tmp_path / "variants"
+    assert search.main(["--data", hdf5_20k, "--methods", "predictor", "random", "--predictor", "gcn", "cnn",
+                        "--cascade", "both", "--runs", "2", "--budget", "50", "--num_train", "20", "--epochs", "2",
+                        "--output_dir", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    keys = ["predictor:gcn,faithful", "predictor:gcn,faithful,cascade", "predictor:cnn,faithful",
+            "predictor:cnn,faithful,cascade", "random"]
+    assert list(summary["methods"]) == keys
+    assert summary["recipes"]["predictor:cnn,faithful,cascade"]["predictor"] == "cnn"
+    assert summary["recipes"]["predictor:cnn,faithful,cascade"]["cascade"] is True
+    with np.load(out / "traces.npz") as traces:
+        for key in keys:  # every entry spends its budget on distinct pool rows, the first N shared by all
+            assert traces[f"{key}/rows"].shape == (2, 50) and (traces[f"{key}/rows"] >= 0).all()
+            assert all(len(set(r)) == 50 for r in traces[f"{key}/rows"].tolist())
+            assert np.array_equal(traces[f"{key}/rows"][:, :20], traces["random/rows"][:, :20])
+        assert not np.array_equal(traces["predictor:gcn,faithful/rows"], traces["predictor:cnn,faithful/rows"])
+    table = (out / "table.md").read_text()
+    assert "| Neural Predictor (CNN, faithful, cascade) |" in table and "Soonest to the pool's best" in table
+    with pytest.raises(SystemExit):
+        search.main(["--data", hdf5_20k, "--predictor", "mlp", "--backend", "fast", "--output_dir", str(out)])
+
+
+# ---------------------------------------------------------------------------
+# tools/search_figures.py: every search figure from one command
+
+
+def test_search_figures_runs_every_stage_into_one_folder(hdf5_20k, tmp_path, capsys):
+    from tools import search_figures
+    out = tmp_path / "figures"
+    assert search_figures.main(["--data", hdf5_20k, "--runs", "2", "--comparison_runs", "1", "--sweep_runs", "2",
+                                "--budget", "40", "--num_train", "20", "--sweep_sizes", "20", "30", "--epochs", "1",
+                                "--output_dir", str(out), "--quiet"]) == 0
+    for stage in search_figures.STAGES:
+        assert {"curves.png", "curves_time.png", "table.md", "summary.json"} <= set(os.listdir(out / stage))
+    index = (out / "index.md").read_text()
+    assert index.count("# Stage ") == 3 and "`python search.py --runs 2 --num_train 20 --data" in index
+    assert "| Neural Predictor (CNN, improved, cascade) |" in index and "N-vs-K trade-off" in index
+    sweep = json.loads((out / "sweep" / "summary.json").read_text())
+    assert list(sweep["methods"]) == ["predictor@20", "predictor@30"] and sweep["args"]["runs"] == 2
+    assert "summary" in capsys.readouterr().err
+
+
+def test_search_figures_refuses_before_work_and_stops_at_a_failing_stage(hdf5_20k, tmp_path, capsys):
+    from tools import search_figures
+    out = tmp_path / "figures"
+    for argv, message in ((["--budget", "100"], "must be below --budget"),
+                          (["--sweep_sizes", "43", "43"], "each N once"),
+                          (["--data", str(tmp_path / "absent.hdf5")], "no such file")):
+        with pytest.raises(SystemExit) as refused:
+            search_figures.main(["--data", hdf5_20k, "--output_dir", str(out), *argv])
+        assert refused.value.code == 2 and message in capsys.readouterr().err
+    assert not out.exists()
+    broken = tmp_path / "broken.hdf5"
+    broken.write_bytes(b"not an HDF5 file")
+    assert search_figures.main(["--data", str(broken), "--stages", "main", "--output_dir", str(out), "--quiet"]) == 2
+    assert "stage main failed (exit 2)" in capsys.readouterr().err
+    assert not (out / "index.md").exists()
