@@ -15,7 +15,6 @@ architectures. Writes results.json to --output_dir; `train.py --cascade` runs th
 """
 import argparse
 import os
-import sys
 import time
 
 import cli
@@ -54,4 +53,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.exit_process(main())

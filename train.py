@@ -15,7 +15,6 @@ Flags follow the public PyTorch reproduction; --recipe sets the defaults of the 
 """
 import argparse
 import os
-import sys
 import time
 
 import torch
@@ -118,4 +117,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.exit_process(main())

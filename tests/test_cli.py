@@ -1,6 +1,8 @@
 """Tests of cli.py through every script that trains: flags checked by one set of types, the output directory
 checked before any work, a user's mistake reported in one line with exit 2 and nothing written."""
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -91,3 +93,10 @@ def test_cascade_with_an_empty_eval_split_stops_before_training(labels_hdf5, tmp
                          "--output_dir", str(tmp_path / "out"), "--quiet"]) == 2
     assert "no architectures" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_exit_process_keeps_the_exit_code_and_the_printed_output():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", "import cli, sys; print('result'); print('note', file=sys.stderr); "
+                           "cli.exit_process(3)"], cwd=root, capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "result\n", "note\n")

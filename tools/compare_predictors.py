@@ -135,4 +135,4 @@ def main(args, device):
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main, parse_args()))
+    cli.exit_process(cli.run(main, parse_args()))
