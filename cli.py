@@ -154,8 +154,9 @@ def run(main, args):
 
 
 def exit_process(code):
-    """sys.exit(code) without the interpreter's final garbage collection, which walks every object torch made
-    at import (0.2-0.3 s of every run): gc.freeze() exempts them, and the process's memory goes back to the
-    system anyway. For a script's `__main__` only: in a long-lived process the frozen objects would stay."""
+    """sys.exit(code) without the interpreter's final garbage collection over every object still alive, most of
+    them torch's from its import (0.2-0.3 s of every run): gc.freeze() exempts them, and the process's memory
+    goes back to the system anyway. For a script's `__main__` only: in a long-lived process the frozen objects
+    would never be collected."""
     gc.freeze()
     sys.exit(code)
