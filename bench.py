@@ -109,8 +109,9 @@ def bench(args, device):
     threads = torch.get_num_threads() if device.type == "cpu" else 1
 
     def row(what, wall, cpu, threads):
-        cpu = "-" if cpu is None else f"{cpu:.2f}"  # a child process's CPU time is not this process's
-        rows.append(f"| {what} | {wall:.2f} | {cpu} | {threads} | {peak_memory_mb():.0f} |")
+        # a child process's CPU time and memory are not this process's
+        cpu, memory = ("-", "-") if cpu is None else (f"{cpu:.2f}", f"{peak_memory_mb():.0f}")
+        rows.append(f"| {what} | {wall:.2f} | {cpu} | {threads} | {memory} |")
         print(rows[-1], flush=True)
 
     one_set = [(torch.arange(len(train_set)), train_set.target)]
