@@ -27,7 +27,7 @@ import cli
 import search_space
 from dataset import Nb101Dataset, graph_tensors
 from engine import cross_validate, fit, predict
-from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output
+from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, check_output_file
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -95,9 +95,9 @@ def parse_args(argv=None):
 
 
 def bench(args, device):
-    train_set = Nb101Dataset(args.data, args.train_split, args.splits, device)
     if args.output:
-        cli.check_output_dir(os.path.dirname(os.path.abspath(args.output)))
+        check_output_file(args.output, args.data, args.splits)
+    train_set = Nb101Dataset(args.data, args.train_split, args.splits, device)
     space = search_space.enumerate_space()
     name = f"CPU ({os.cpu_count()} cores)" if device.type == "cpu" else torch.cuda.get_device_name(device)
     header = (f"{name}, torch {torch.__version__}; {len(train_set)} training architectures, {args.epochs} epochs; "

@@ -118,8 +118,12 @@ def add_machine_arguments(parser, output_dir):
 
 def use_threads(args):
     """Give torch args.threads CPU cores (0 leaves torch's default); fit and predict split them as they need."""
-    if getattr(args, "threads", 0):
-        torch.set_num_threads(args.threads)
+    threads = getattr(args, "threads", 0)
+    if threads:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if threads > cores:  # oversubscribed threads wait for each other: every operation tens of times slower
+            raise ValueError(f"--threads {threads}: this process may use only {cores} cores; give at most {cores}")
+        torch.set_num_threads(threads)
 
 
 def check_output_dir(path):

@@ -117,6 +117,11 @@ def directory_problem(directory):
         return f"{existing} is a file, not a directory"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"{existing} is not writable"
+    try:  # what os.access cannot see (root, read-only mounts, /proc): a real file, removed at once
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        return f"{existing} is not writable ({e.strerror})"
     return None
 
 

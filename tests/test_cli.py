@@ -12,6 +12,7 @@ import cli
 import crossval
 import search
 import train
+from tools import bench_data, reproduce_table
 
 SCRIPTS = {"train": train.main, "cascade": cascade.main, "crossval": crossval.main, "search": search.main}
 
@@ -44,6 +45,24 @@ def test_read_only_output_parent_is_refused(tmp_path):
         cli.check_output_dir(str(parent / "run"))
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_output_dir_where_nothing_can_be_written_is_refused():
+    # os.access says yes to root everywhere; only writing a file shows that /proc takes none
+    with pytest.raises(ValueError, match="/proc is not writable"):
+        cli.check_output_dir("/proc/run")
+
+
+def test_reproduce_table_checks_its_output_dir_before_any_work(labels_hdf5, tmp_path, capsys, monkeypatch):
+    path, splits = labels_hdf5
+    blocker = tmp_path / "file"
+    blocker.write_text("keep me")
+    monkeypatch.setattr(reproduce_table, "fit", lambda *a, **kw: pytest.fail("trained before checking the output"))
+    assert reproduce_table.main(["--data", path, "--splits", splits, "--output_dir", str(blocker), "--quiet"]) == 2
+    message = capsys.readouterr().err
+    assert "--output_dir" in message and "Traceback" not in message
+    assert blocker.read_text() == "keep me"
+
+
 def test_output_dir_checks(tmp_path):
     cli.check_output_dir(str(tmp_path / "new" / "deeper"))  # creatable: fine, nothing made yet
     assert not (tmp_path / "new").exists()
@@ -68,6 +87,10 @@ def test_output_dir_checks(tmp_path):
     (crossval.main, ["--lrs", "-1e-3"], "--lrs"),
     (cascade.main, ["--classifier_lr", "0"], "--classifier_lr"),
     (bench.main, ["--repeats", "0"], "--repeats"),
+    (reproduce_table.main, ["--seeds", "0"], "--seeds"),
+    (reproduce_table.main, ["--max-epochs", "-1"], "--max-epochs"),
+    (bench_data.main, ["--records", "0"], "--records"),
+    (bench_data.main, ["--tmpdir", "/no/such/folder"], "--tmpdir"),
 ])
 def test_bad_flag_values_exit_2_naming_the_flag(main, flags, named, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -80,6 +103,24 @@ def test_bad_device_exits_2_with_a_message(labels_hdf5, tmp_path, capsys):
     path, splits = labels_hdf5
     assert bench.main(["--data", path, "--splits", splits, "--device", "meta"]) == 2
     assert "only cpu and cuda" in capsys.readouterr().err
+
+
+def test_more_threads_than_cores_exits_2_before_any_work(labels_hdf5, tmp_path, capsys, monkeypatch):
+    import engine
+    path, splits = labels_hdf5
+    monkeypatch.setattr(engine, "fit", lambda *a, **kw: pytest.fail("trained with oversubscribed threads"))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert train.main(["--data", path, "--splits", splits, "--threads", str(cores + 1),
+                       "--output_dir", str(tmp_path / "out"), "--quiet"]) == 2
+    assert f"only {cores} cores" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bench_output_that_is_a_directory_is_refused_before_any_work(labels_hdf5, tmp_path, capsys, monkeypatch):
+    path, splits = labels_hdf5
+    monkeypatch.setattr(bench, "fit", lambda *a, **kw: pytest.fail("timed before checking the output"))
+    assert bench.main(["--data", path, "--splits", splits, "--output", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
 
 
 def test_cascade_with_an_empty_eval_split_stops_before_training(labels_hdf5, tmp_path, capsys, monkeypatch):

@@ -98,7 +98,9 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if not 1 <= args.records <= FULL_RECORDS:
-        raise SystemExit(f"error: --records must be between 1 and {FULL_RECORDS:,}")
+        parser.error(f"--records must be between 1 and {FULL_RECORDS:,}")
+    if args.tmpdir is not None and (not os.path.isdir(args.tmpdir) or nasbench_data.directory_problem(args.tmpdir)):
+        parser.error(f"--tmpdir {args.tmpdir}: not a writable directory")
     rows = []
     with tempfile.TemporaryDirectory(dir=args.tmpdir, prefix="bench_data.") as tmp:
         if not args.skip_enumeration:
