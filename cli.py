@@ -17,7 +17,7 @@ from dataset import Nb101Dataset
 from flags import dropout_rate, non_negative_float, non_negative_int, positive_float, positive_int  # noqa: F401
 from engine import BACKENDS, resolve_device
 from model import PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
-from nasbench_data import DataError, directory_problem, interruptible
+from nasbench_data import DataError, interruptible, output_dir_problem
 
 # ---------------------------------------------------------------------------
 # recipes
@@ -116,11 +116,16 @@ def add_machine_arguments(parser, output_dir):
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def usable_cores():
+    """The CPU cores this process may run on (its affinity mask where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def use_threads(args):
     """Give torch args.threads CPU cores (0 leaves torch's default); fit and predict split them as they need."""
     threads = getattr(args, "threads", 0)
     if threads:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cores = usable_cores()
         if threads > cores:  # oversubscribed threads wait for each other: every operation tens of times slower
             raise ValueError(f"--threads {threads}: this process may use only {cores} cores; give at most {cores}")
         torch.set_num_threads(threads)
@@ -128,9 +133,7 @@ def use_threads(args):
 
 def check_output_dir(path):
     """ValueError unless `path` is (or can be made) a writable directory: checked before the work starts."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"--output_dir {path}: exists and is not a directory")
-    problem = directory_problem(path)
+    problem = output_dir_problem(path)
     if problem:
         raise ValueError(f"--output_dir {path}: {problem}")
 

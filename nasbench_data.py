@@ -107,6 +107,13 @@ def check_output_file(output, *inputs):
         raise DataError(f"output {output} is not writable")
 
 
+def output_dir_problem(path):
+    """Why `path` cannot be an output folder (made as needed), or None: an existing file is not one."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        return "exists and is not a directory"
+    return directory_problem(path)
+
+
 def directory_problem(directory):
     """Why files cannot be written in `directory` (made as needed), or None: the nearest part of the path that
     exists must be a writable directory."""

@@ -109,7 +109,7 @@ def test_more_threads_than_cores_exits_2_before_any_work(labels_hdf5, tmp_path, 
     import engine
     path, splits = labels_hdf5
     monkeypatch.setattr(engine, "fit", lambda *a, **kw: pytest.fail("trained with oversubscribed threads"))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cli.usable_cores()
     assert train.main(["--data", path, "--splits", splits, "--threads", str(cores + 1),
                        "--output_dir", str(tmp_path / "out"), "--quiet"]) == 2
     assert f"only {cores} cores" in capsys.readouterr().err

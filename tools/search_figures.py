@@ -31,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from flags import non_negative_int, positive_int  # noqa: E402
-from nasbench_data import DEFAULT_HDF5, atomic_output, directory_problem, interruptible  # noqa: E402
+from nasbench_data import DEFAULT_HDF5, atomic_output, interruptible, output_dir_problem  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ("main", "predictors", "sweep")
@@ -63,9 +63,7 @@ def check(args, parser):
         parser.error(f"--num_train and --sweep_sizes must be below --budget ({args.budget})")
     if len(set(args.sweep_sizes)) < len(args.sweep_sizes):
         parser.error("--sweep_sizes: each N once")
-    if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
-        parser.error(f"--output_dir {args.output_dir}: exists and is not a directory")
-    problem = directory_problem(args.output_dir)
+    problem = output_dir_problem(args.output_dir)
     if problem:
         parser.error(f"--output_dir {args.output_dir}: {problem}")
 
