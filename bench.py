@@ -5,10 +5,11 @@
 
 Times (1) training the GCN on 172 architectures for 300 epochs with engine.fit's fast
 backend against its autograd backend (loss.backward() through model.GCN, torch.optim.Adam),
-in alternation (a pair's ratio is immune to the machine's drift), and the MLP and CNN
-baselines (autograd); (2) 5-fold cross-validation as one stacked fit against one
-training, in alternation; (3) predicting every one of the 423,624 architectures of the
-enumerated space, both backends; (4) whole processes, start-up included: `python train.py`
+in alternation (a pair's ratio is immune to the machine's drift), mixed precision
+(`--precision bf16`) for one model and, against float32 in alternation, for a stack of 20 (a
+search's fit), and the MLP and CNN baselines (autograd); (2) 5-fold cross-validation as one
+stacked fit against one training, in alternation; (3) predicting every one of the 423,624
+architectures of the enumerated space, both backends; (4) whole processes, start-up included: `python train.py`
 against `python tests/reference_predictor.py` (an independent plain implementation
 trained the public reproduction's way: per-batch modules, torch.optim.Adam), in
 alternation. Reports wall and process CPU seconds (CPU seconds show the work done when
@@ -30,6 +31,7 @@ from engine import cross_validate, fit, predict
 from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, check_output_file
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+STACK_MODELS = 20  # search.py's fit on two cores: two worker threads, slices of 10 models each
 
 
 def timed(function, *args, repeats=1, **kwargs):
@@ -123,6 +125,18 @@ def bench(args, device):
     model, single, cpu, wall, plain_cpu, ratio = timed_pair(train(), train(backend="autograd"), repeats=args.repeats)
     row(f"fit, GCN, fast backend: {len(train_set)} architectures x {args.epochs} epochs", single, cpu, threads)
     row(f"fit, GCN, autograd backend ({ratio:.2f} x the fast one, median of the pairs)", wall, plain_cpu, threads)
+    _, wall, cpu = timed(train(precision="bf16"), repeats=args.repeats)
+    row("fit, GCN, fast backend, `--precision bf16` (one model: too small to gain)", wall, cpu, threads)
+    stack, stack_epochs = [one_set[0]] * STACK_MODELS, max(1, args.epochs // 10)
+
+    def train_stack(**options):
+        return lambda: fit(train_set.graphs, stack, epochs=stack_epochs, device=device, **options)
+
+    _, wall, cpu, low_wall, low_cpu, ratio = timed_pair(train_stack(), train_stack(precision="bf16"),
+                                                        repeats=args.repeats)
+    row(f"fit, GCN, fast backend: a stack of {STACK_MODELS} models x {stack_epochs} epochs (a search's fit)",
+        wall, cpu, threads)
+    row(f"the same stack, `--precision bf16` ({ratio:.2f} x float32, median of the pairs)", low_wall, low_cpu, threads)
     for predictor in ("mlp", "cnn"):
         _, wall, cpu = timed(train(predictor=predictor), repeats=args.repeats)
         row(f"fit, {predictor.upper()} (autograd)", wall, cpu, threads)

@@ -16,7 +16,7 @@ import torch
 from dataset import Nb101Dataset
 from flags import dropout_rate, non_negative_float, non_negative_int, positive_float, positive_int  # noqa: F401
 from engine import BACKENDS, resolve_device
-from model import PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
+from model import PRECISIONS, PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
 from nasbench_data import DataError, interruptible, output_dir_problem
 
 # ---------------------------------------------------------------------------
@@ -64,6 +64,14 @@ def add_recipe_arguments(parser, several=False):
                         help="mse, hinge (pairwise ranking), or mse+hinge")
     parser.add_argument("--ensemble", type=positive_int, default=None,
                         help="average this many models (seeds seed, seed+1, ...)")
+    add_precision_argument(parser)
+
+
+def add_precision_argument(parser):
+    """--precision: the GCN's training-time weight products (model.PRECISIONS); check_backend refuses it for others."""
+    parser.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32",
+                        help="the GCN layers' weight products while training: fp32 (default) or bf16 (mixed "
+                             "precision: faster for stacks of models on CPUs with AVX512-BF16; see the README)")
 
 
 def resolve_recipe(args, parser):
@@ -89,17 +97,20 @@ def recipe_variants(args):
 
 
 def check_backend(args, parser):
-    """parser.error (exit 2) for --backend fast with a predictor that has no fast path."""
+    """parser.error (exit 2) for --backend fast or --precision bf16 with a predictor that has neither."""
     predictors = args.predictor if isinstance(args.predictor, list) else [args.predictor]
     if args.backend == "fast" and set(predictors) != {"gcn"}:
         parser.error("--backend fast exists for --predictor gcn only; use --backend autograd or auto")
+    if args.precision != "fp32" and set(predictors) != {"gcn"}:
+        parser.error(f"--precision {args.precision} exists for --predictor gcn only; use --precision fp32")
 
 
 def fit_arguments(args, device):
     """engine.fit's keyword arguments from the (recipe-resolved) command line."""
     return dict(predictor=args.predictor, backend=args.backend, hidden=args.gcn_hidden, epochs=args.epochs,
                 lr=args.lr, wd=args.wd, batch_size=args.train_batch_size, dropout=args.dropout, loss=args.loss,
-                readout_init=args.readout_init, seed=args.seed, device=device, progress=not args.quiet)
+                readout_init=args.readout_init, precision=args.precision, seed=args.seed, device=device,
+                progress=not args.quiet)
 
 
 # ---------------------------------------------------------------------------

@@ -135,6 +135,7 @@ def parse_args(argv=None):
     parser.add_argument("--wd", type=cli.non_negative_float, default=1e-3)
     parser.add_argument("--dropout", type=cli.dropout_rate, default=0.1)
     parser.add_argument("--train_batch_size", type=cli.positive_int, default=10)
+    cli.add_precision_argument(parser)
     cli.add_machine_arguments(parser, "results/crossval")
     args = parser.parse_args(argv)
     if args.folds < 2:
@@ -165,7 +166,8 @@ def crossval(args, device):
         results = cross_validate_grid(graphs, labels[rows], args.folds, args.lrs, args.seed, ensemble,
                                       predictor=args.predictor, backend=args.backend, loss=loss, hidden=hidden,
                                       epochs=epochs, wd=args.wd, batch_size=args.train_batch_size,
-                                      dropout=args.dropout, readout_init=args.readout_init, device=device)
+                                      dropout=args.dropout, readout_init=args.readout_init,
+                                      precision=args.precision, device=device)
         entry = by_size.setdefault(size, {"source": source, "grid": []})
         entry["grid"] += [{"propagation": propagation, "loss": loss, "hidden": hidden, "epochs": epochs,
                            "ensemble": ensemble, **r} for r in results]

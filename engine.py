@@ -98,13 +98,14 @@ def resolve_backend(backend, model):
 
 
 def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss="mse", hidden=144, epochs=300, lr=1e-4,
-        wd=1e-3, batch_size=10, dropout=0.1, readout_init="torch", seed=0, device="cpu", progress=False,
-        print_freq=None):
+        wd=1e-3, batch_size=10, dropout=0.1, readout_init="torch", precision="fp32", seed=0, device="cpu",
+        progress=False, print_freq=None):
     """Train M = len(train_sets) predictors together as one stacked model and return it.
 
     graphs: graph_tensors dict of all candidate rows. train_sets: M pairs (rows, targets),
     rows indexing graphs, targets normalised accuracies (or 0/1 for loss "bce"). predictor: a
-    name of model.PREDICTORS (hidden and readout_init are the GCN's). Model m is initialised,
+    name of model.PREDICTORS (hidden, readout_init and precision are the GCN's; precision "bf16": its
+    weight products in bfloat16 while training, model.weight_product). Model m is initialised,
     shuffled and dropped out from seed + m: it trains exactly as a single run with seed + m
     would, whatever else is in the stack. lr: one learning rate or M of them. Adam (L2 weight
     decay) + cosine annealing over epochs, batches of batch_size, the last incomplete batch
@@ -117,7 +118,7 @@ def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss="mse", hidd
         raise ValueError(f"a training set has {min(sizes)} architectures, fewer than one batch of {batch_size}")
     device = torch.device(device)
     model = build_predictor(predictor, num_models=len(train_sets), seed=seed, dropout=dropout,
-                            gcn_hidden=hidden, readout_init=readout_init).to(device)
+                            gcn_hidden=hidden, readout_init=readout_init, precision=precision).to(device)
     backend = resolve_backend(backend, model)
     base_lr = [float(lr)] * len(sizes) if np.ndim(lr) == 0 else [float(value) for value in lr]
     cores = torch.get_num_threads() if device.type == "cpu" else 1

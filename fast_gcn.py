@@ -10,6 +10,7 @@ several stack sizes:
 - `TrainingStep`: one training step's forward and backward pass written out by hand on
   preallocated buffers. At batch size 10, autograd's bookkeeping of some sixty tiny operations
   costs more than the arithmetic; here a step is about fifty kernel calls and no allocation.
+  Under mixed precision (model.GCN's precision "bf16") it casts where model.weight_product does.
 - `sample_dropout_masks`: keep-masks of all dropout sites of a whole epoch at once, four 16-bit
   comparisons per 64 random bits (used by both paths, so that they draw the same masks).
 - `BatchedAdam`: torch's fused Adam kernel on slices of a stack, each model with its own
@@ -22,7 +23,7 @@ import math
 
 import torch
 
-from model import batch_loss
+from model import PRECISIONS, batch_loss
 from search_space import MAX_VERTICES, VERTEX_TYPES
 
 
@@ -130,15 +131,25 @@ class TrainingStep:
                     p.grad = torch.zeros_like(p)
             *layers, fc1, fc2 = [p.detach()[models] for p in gcn.layers]
             *grad_layers, self.grad_fc1, self.grad_fc2 = [p.grad[models] for p in gcn.layers]
+        # Mixed precision (model.GCN's precision "bf16"): the weight products' operands and results live in
+        # buffers of the low dtype, converted to and from the float ones where model.weight_product casts.
+        # In float32 each "low" buffer is the float one itself, and every conversion is skipped.
+        low = PRECISIONS[gcn.precision] or fc1.dtype
+        new = lambda *shape, dtype=fc1.dtype: torch.zeros(shape, dtype=dtype, device=fc1.device)  # noqa: E731
+        lowered = lambda t: t if low == t.dtype else torch.empty_like(t, dtype=low)  # noqa: E731
         self.weights = [w.view(m * 2, -1, hidden) for w in layers]
-        self.weights_t = [w.transpose(1, 2) for w in self.weights]
+        self.weights_low = [lowered(w) for w in self.weights]
+        self.weights_low_t = [w.transpose(1, 2) for w in self.weights_low]
         self.grad_weights = [g.view(m * 2, -1, hidden) for g in grad_layers]
+        self.grad_weights_low = [lowered(g) for g in self.grad_weights]
         self.fc1, self.fc2, self.fc1_t, self.fc2_t = fc1, fc2, fc1.transpose(1, 2), fc2.transpose(1, 2)
-        new = lambda *shape: torch.zeros(shape, dtype=fc1.dtype, device=fc1.device)  # noqa: E731
-        self.repeated = [None] + [new(m, 2, b, v, hidden) for _ in layers[1:]]  # layer input per direction
+        self.first_input = None if low == fc1.dtype else new(m * 2, b * v, len(VERTEX_TYPES), dtype=low)
+        self.first_input_t = None if self.first_input is None else self.first_input.transpose(1, 2)
+        self.repeated = [None] + [new(m, 2, b, v, hidden, dtype=low) for _ in layers[1:]]  # layer input per direction
         self.repeated_flat = [None] + [r.view(m * 2, b * v, hidden) for r in self.repeated[1:]]
         self.repeated_t = [None] + [r.transpose(1, 2) for r in self.repeated_flat[1:]]
         self.y = [new(m * 2, b * v, hidden) for _ in layers]  # weight products
+        self.y_low = [lowered(y) for y in self.y]
         self.y_per_graph = [y.view(m * 2 * b, v, hidden) for y in self.y]
         self.passed = [new(m, 2, b, v, hidden) for _ in layers]  # relu(P y) per direction
         self.passed_flat = [p.view(m * 2 * b, v, hidden) for p in self.passed]
@@ -159,11 +170,18 @@ class TrainingStep:
         self.grad_passed_flat = self.grad_passed.view(m * 2 * b, v, hidden)
         self.grad_y = new(m * 2 * b, v, hidden)
         self.grad_y_flat = self.grad_y.view(m * 2, b * v, hidden)
-        self.grad_input = new(m, 2, b, v, hidden)
+        self.grad_y_low = lowered(self.grad_y_flat)
+        self.grad_input = new(m, 2, b, v, hidden, dtype=low)
         self.grad_input_flat = self.grad_input.view(m * 2, b * v, hidden)
         # views of the two directions' halves
         self.passed_halves = [(p[:, 0], p[:, 1]) for p in self.passed]
-        self.layer_outputs = [(r[:, 0], r[:, 1]) for r in self.repeated[1:]] + [(self.h, None)]
+        # (where a layer's output h is summed and dropped out, the next layer's inputs it is copied to)
+        if low == fc1.dtype:  # straight into the next layer's input of direction 0, copied to direction 1
+            self.layer_outputs = [(r[:, 0], [r[:, 1]]) for r in self.repeated[1:]]
+        else:  # in float, then rounded into both directions' inputs, where weight_product rounds it
+            h_float = new(m, b, v, hidden)
+            self.layer_outputs = [(h_float, [r[:, 0], r[:, 1]]) for r in self.repeated[1:]]
+        self.layer_outputs.append((self.h, []))
         self.grad_input_halves = (self.grad_input[:, 0], self.grad_input[:, 1])
 
     @torch.no_grad()
@@ -172,16 +190,22 @@ class TrainingStep:
         targets, loss_weights (M, B); masks: one step's sample_dropout_masks (M, B, ...) per site, or None."""
         masks = masks if masks is not None else [None] * (self.num_layers + 1)
         m, b = self.m, self.b
+        for weight, low in zip(self.weights, self.weights_low):
+            convert(low, weight)
+        if self.first_input is None:
+            first_input, first_input_t = step["repeated"], step["repeated_t"]
+        else:
+            first_input, first_input_t = self.first_input.copy_(step["repeated"]), self.first_input_t
         for layer in range(self.num_layers):
-            inputs = step["repeated"] if layer == 0 else self.repeated_flat[layer]
-            torch.bmm(inputs, self.weights[layer], out=self.y[layer])
+            inputs = first_input if layer == 0 else self.repeated_flat[layer]
+            convert(self.y[layer], torch.bmm(inputs, self.weights_low[layer], out=self.y_low[layer]))
             torch.bmm(step["propagation"], self.y_per_graph[layer], out=self.passed_flat[layer]).relu_()
             # h = the two directions' sum, dropped out: the next layer's input (once per direction) or the last h
-            h, copy = self.layer_outputs[layer]
+            h, copies = self.layer_outputs[layer]
             torch.add(*self.passed_halves[layer], out=h)
             if masks[layer] is not None:
                 h.mul_(masks[layer])
-            if copy is not None:
+            for copy in copies:
                 copy.copy_(h)
         torch.bmm(step["readout_row"], self.h_per_graph, out=self.pooled)
         torch.bmm(self.pooled_mb, self.fc1, out=self.z)
@@ -216,12 +240,21 @@ class TrainingStep:
                 self.grad_h.mul_(masks[layer])
             relu_backward(self.grad_h_both, self.passed[layer], self.grad_passed)
             torch.bmm(step["propagation_t"], self.grad_passed_flat, out=self.grad_y)
-            inputs_t = step["repeated_t"] if layer == 0 else self.repeated_t[layer]
-            torch.bmm(inputs_t, self.grad_y_flat, out=self.grad_weights[layer])
+            grad_y = convert(self.grad_y_low, self.grad_y_flat)
+            inputs_t = first_input_t if layer == 0 else self.repeated_t[layer]
+            convert(self.grad_weights[layer], torch.bmm(inputs_t, grad_y, out=self.grad_weights_low[layer]))
             if layer:
-                torch.bmm(self.grad_y_flat, self.weights_t[layer], out=self.grad_input_flat)
+                torch.bmm(grad_y, self.weights_low_t[layer], out=self.grad_input_flat)
+                # in bf16 the halves add in bf16 (as autograd sums the directions' gradients), widened into grad_h
                 torch.add(*self.grad_input_halves, out=self.grad_h)
         return value
+
+
+def convert(target, source):
+    """target = source in target's dtype, unless they are the same buffer (float32 throughout); returns target."""
+    if target is not source:
+        target.copy_(source)
+    return target
 
 
 class BatchedAdam:

@@ -15,8 +15,10 @@ shapes) or, without them, torch's own.
   rownorm((adjacency + identity)^T) ("uniform"); see propagation_matrices. Three layers of
   hidden size 144, mean over the real vertices, linear 128, dropout, linear 1; no biases;
   Xavier-uniform init of the GCN layers, torch.nn.Linear's default init of the readout (as
-  the public reproduction; `readout_init="xavier"` for Xavier there too). fast_gcn.py trains
-  and evaluates this model faster, tested equal to it.
+  the public reproduction; `readout_init="xavier"` for Xavier there too). `precision="bf16"`:
+  mixed-precision training, each GCN layer's weight product h W in bfloat16 (weight_product)
+  while training, everything else (weights, Adam, propagation, readout, loss, evaluation) in
+  the default float32. fast_gcn.py trains and evaluates this model faster, tested equal to it.
 - `MLP`, the paper appendix's first baseline: the flattened upper triangle of the adjacency and
   the one-hot operations, three hidden layers.
 - `CNN`, its second: the adjacency and the operations of each edge's two ends as a 7 x 7 image
@@ -30,6 +32,7 @@ from search_space import MAX_VERTICES, NUM_EDGES, VERTEX_TYPES
 
 PROPAGATION_RULES = ("faithful", "uniform")
 READOUT_INITS = ("torch", "xavier")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # the GCN's training-time weight products: None = the default dtype
 REGRESSION_LOSSES = ("mse", "hinge", "mse+hinge")  # what a regressor can train with (bce: the classifier)
 LOSSES = ("mse", "bce", "hinge", "mse+hinge")
 HINGE_MARGIN = 0.1  # on the normalised scale: a tenth of the labels' standard deviation
@@ -109,6 +112,14 @@ def batch_loss(output, targets, loss_weights, loss="mse"):
     return value
 
 
+def weight_product(h, weight, dtype=None):
+    """h @ weight; with a dtype (mixed precision) both operands rounded to it, multiplied there (bfloat16 products
+    accumulate in float32 inside the kernel, then round), and the product widened back to h's dtype."""
+    if dtype is None:
+        return h @ weight
+    return (h.to(dtype) @ weight.to(dtype)).to(h.dtype)
+
+
 # ---------------------------------------------------------------------------
 # predictors
 
@@ -166,11 +177,14 @@ class GCN(StackedPredictor):
     input_dims = {"operations": 3, "propagation": 4, "readout": 2}
 
     def __init__(self, hidden=144, num_layers=3, readout=128, dropout=0.1, num_models=1, seed=None,
-                 readout_init="torch"):
+                 readout_init="torch", precision="fp32"):
         super().__init__(num_models, dropout)
         if readout_init not in READOUT_INITS:
             raise ValueError(f"readout_init {readout_init!r}: expected one of {', '.join(READOUT_INITS)}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
         self.hidden, self.num_layers, self.readout, self.readout_init = hidden, num_layers, readout, readout_init
+        self.precision = precision
         sizes = [len(VERTEX_TYPES)] + [hidden] * num_layers
         self.layers = torch.nn.ParameterList(
             [torch.nn.Parameter(torch.empty(num_models, 2, fan_in, fan_out)) for fan_in, fan_out in zip(sizes, sizes[1:])]
@@ -198,14 +212,21 @@ class GCN(StackedPredictor):
     def inputs(graphs):
         return model_inputs(graphs)
 
+    @property
+    def product_dtype(self):
+        """The dtype of the GCN layers' weight products now: bfloat16 while training with precision "bf16"; None
+        (the weights' own) otherwise."""
+        return PRECISIONS[self.precision] if self.training else None
+
     def forward(self, graphs, dropout_masks=None):
         inputs = self.stacked(model_inputs(graphs))
         h = inputs["operations"]  # (M, B, V, types): one-hot vertex types
         m, b, v = h.shape[:3]
         propagation = inputs["propagation"].transpose(1, 2)  # (M, 2, B, V, V): P and B of each graph, halved
         *layers, fc1, fc2 = self.layers
+        low = self.product_dtype
         for layer, weight in enumerate(layers):
-            y = (h.reshape(m, 1, b * v, -1) @ weight).view(m, 2, b, v, -1)  # h W1 and h W2 of every vertex
+            y = weight_product(h.reshape(m, 1, b * v, -1), weight, low).view(m, 2, b, v, -1)  # h W1, h W2 per vertex
             h = torch.relu(propagation @ y).sum(1)  # relu(P h W1) + relu(B h W2)
             h = self.drop(h, dropout_masks, layer)
         pooled = (inputs["readout"].unsqueeze(-2) @ h).squeeze(-2)  # mean over the real vertices: (M, B, H)
@@ -318,12 +339,15 @@ class CNN(StackedPredictor):
 PREDICTORS = {"gcn": GCN, "mlp": MLP, "cnn": CNN}
 
 
-def build_predictor(name, num_models=1, seed=None, dropout=0.1, gcn_hidden=144, readout_init="torch"):
-    """The predictor `name` of PREDICTORS with M models; gcn_hidden and readout_init are the GCN's options
-    (the recipe's), the baselines keep their own sizes."""
+def build_predictor(name, num_models=1, seed=None, dropout=0.1, gcn_hidden=144, readout_init="torch",
+                    precision="fp32"):
+    """The predictor `name` of PREDICTORS with M models; gcn_hidden, readout_init and precision are the GCN's
+    options (the recipe's; precision "bf16" for the GCN only), the baselines keep their own sizes."""
     if name not in PREDICTORS:
         raise ValueError(f"predictor {name!r}: expected one of {', '.join(PREDICTORS)}")
-    options = {"hidden": gcn_hidden, "readout_init": readout_init} if name == "gcn" else {}
+    if name != "gcn" and precision != "fp32":
+        raise ValueError(f"precision {precision}: mixed precision exists for the GCN only, not for {name}")
+    options = {"hidden": gcn_hidden, "readout_init": readout_init, "precision": precision} if name == "gcn" else {}
     return PREDICTORS[name](num_models=num_models, seed=seed, dropout=dropout, **options)
 
 

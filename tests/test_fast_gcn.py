@@ -7,7 +7,7 @@ import torch
 import engine
 import fast_gcn
 from dataset import graph_tensors
-from model import GCN, LOSSES, model_inputs
+from model import GCN, LOSSES, batch_loss, model_inputs
 from reference_predictor import copy_into_reference, reference_inputs
 
 
@@ -65,6 +65,69 @@ def test_training_step_equals_autograd_through_the_gcn(sample, loss, with_dropou
     outside = torch.ones(num_models, dtype=torch.bool)
     outside[chunk] = False
     assert not gradient[outside].any()
+
+
+def one_step_gradients(model, step_function, batches, targets, weights, masks):
+    """(loss, (M, P) gradients) of one call of step_function on `model`, its .grad zeroed in place before (a
+    TrainingStep writes into the .grad tensors it was made with)."""
+    model.zero_grad(set_to_none=False)
+    value = step_function(batches, targets, weights, masks)
+    return value.detach(), model.vectors(gradients=True).clone()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("loss", ["mse", "mse+hinge"])
+@pytest.mark.parametrize("num_models", [1, 3])
+def test_mixed_precision_step_equals_autograd_through_the_gcn(sample, dtype, loss, num_models):
+    """precision "bf16": TrainingStep casts where model.weight_product does, so its loss and gradients are those of
+    autograd through model.GCN's forward; and they are not the full-precision ones (the products are in bf16)."""
+    m = num_models
+    batches = {key: torch.stack([value[10 * i:10 * i + 10] for i in range(m)]).to(dtype) for key, value in sample.items()}
+    generator = torch.Generator().manual_seed(1)
+    targets = torch.randn(m, 10, dtype=dtype, generator=generator)
+    weights = torch.full((m, 10), 0.1, dtype=dtype)
+    model = GCN(num_models=m, seed=5, precision="bf16").to(dtype).train()
+    masks = [mask.to(dtype) for mask in fast_gcn.sample_dropout_masks(model.dropout_sites, model.dropout, (m, 10))]
+    step = fast_gcn.epoch_step_inputs({key: value.unsqueeze(0) for key, value in model_inputs(batches).items()}, m)[0]
+    fast_step = fast_gcn.TrainingStep(model, slice(0, m), 10, loss)
+
+    def autograd_step(*arguments):
+        value = batch_loss(model(arguments[0], arguments[3]), *arguments[1:3], loss)
+        value.backward()
+        return value
+
+    fast = one_step_gradients(model, lambda *a: fast_step(step, *a[1:]), batches, targets, weights, masks)
+    plain = one_step_gradients(model, autograd_step, batches, targets, weights, masks)
+    model.precision = "fp32"
+    full = one_step_gradients(model, autograd_step, batches, targets, weights, masks)
+    tolerance = dict(rtol=1e-6, atol=1e-9)  # a missing cast differs by about 1e-2 of the gradients' scale
+    torch.testing.assert_close(fast[0], plain[0], **tolerance)
+    torch.testing.assert_close(fast[1], plain[1], **tolerance)
+    assert (plain[1] - full[1]).abs().max() > 1e-4 * full[1].abs().max()
+
+
+def test_mixed_precision_fit_fast_equals_autograd_and_predicts_in_full_precision(sample, float64):
+    """engine.fit(precision="bf16"): both backends train the same models; in eval mode the model multiplies in
+    full precision, so fast inference equals forward and a float32 copy of the weights predicts the same."""
+    sets = [(torch.arange(60), torch.randn(60, generator=torch.Generator().manual_seed(6)))] * 2
+    graphs = {key: value.double() for key, value in sample.items()}
+    fast = engine.fit(graphs, sets, epochs=3, lr=1e-3, seed=4, backend="fast", precision="bf16")
+    plain = engine.fit(graphs, sets, epochs=3, lr=1e-3, seed=4, backend="autograd", precision="bf16")
+    full = engine.fit(graphs, sets, epochs=3, lr=1e-3, seed=4, backend="fast")
+    torch.testing.assert_close(fast.vectors(), plain.vectors(), rtol=1e-9, atol=1e-12)
+    assert not torch.allclose(fast.vectors(), full.vectors(), rtol=1e-6, atol=1e-9)
+    copy = GCN(num_models=2).double().eval()
+    copy.load_state_dict(fast.state_dict())
+    predicted = engine.predict(fast, graphs, backend="fast")
+    torch.testing.assert_close(predicted, engine.predict(fast, graphs, backend="autograd"), rtol=1e-9, atol=1e-12)
+    assert torch.equal(engine.predict(copy, graphs, backend="autograd"), engine.predict(fast, graphs, backend="autograd"))
+
+
+def test_mixed_precision_is_for_the_gcn_only():
+    with pytest.raises(ValueError, match="GCN only"):
+        engine.build_predictor("mlp", precision="bf16")
+    with pytest.raises(ValueError, match="precision 'fp16'"):
+        GCN(precision="fp16")
 
 
 @pytest.mark.parametrize("sizes", [[60], [60, 60, 60], [60, 40, 25]])
