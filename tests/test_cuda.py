@@ -76,3 +76,21 @@ def test_autograd_backend_on_cuda_equals_the_fast_one(small, float64):
     fast = engine.fit(graphs, sets, epochs=3, lr=1e-3, seed=1, device=CUDA)
     plain = engine.fit(graphs, sets, epochs=3, lr=1e-3, seed=1, device=CUDA, backend="autograd")
     torch.testing.assert_close(plain.vectors(), fast.vectors(), rtol=1e-9, atol=1e-10)
+
+
+def test_mixed_precision_step_on_cuda_equals_autograd_on_cuda(small):
+    """--precision bf16 on CUDA: the fast step's gradients are autograd's through model.GCN up to a bfloat16
+    rounding here and there (cuBLAS may pick different kernels for the two layouts)."""
+    import fast_gcn
+    from model import GCN, batch_loss, model_inputs
+    batches = {key: value[:20].view(2, 10, *value.shape[1:]).to(CUDA) for key, value in small.graphs.items()}
+    targets, weights = small.target[:20].view(2, 10).to(CUDA), torch.full((2, 10), 0.1, device=CUDA)
+    model = GCN(num_models=2, seed=0, precision="bf16").to(CUDA).train()
+    masks = fast_gcn.sample_dropout_masks(model.dropout_sites, model.dropout, (2, 10), device=CUDA)
+    step = fast_gcn.epoch_step_inputs({key: value.unsqueeze(0) for key, value in model_inputs(batches).items()}, 2)[0]
+    fast_gcn.TrainingStep(model, slice(0, 2), 10)(step, targets, weights, masks)
+    fast = model.vectors(gradients=True).clone()
+    model.zero_grad(set_to_none=False)
+    batch_loss(model(batches, masks), targets, weights).backward()
+    plain = model.vectors(gradients=True)
+    assert (fast - plain).abs().max() <= 1e-2 * plain.abs().max()
