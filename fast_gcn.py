@@ -135,15 +135,16 @@ class TrainingStep:
         # buffers of the low dtype, converted to and from the float ones where model.weight_product casts.
         # In float32 each "low" buffer is the float one itself, and every conversion is skipped.
         low = PRECISIONS[gcn.precision] or fc1.dtype
+        mixed = low != fc1.dtype
         new = lambda *shape, dtype=fc1.dtype: torch.zeros(shape, dtype=dtype, device=fc1.device)  # noqa: E731
-        lowered = lambda t: t if low == t.dtype else torch.empty_like(t, dtype=low)  # noqa: E731
+        lowered = lambda t: torch.empty_like(t, dtype=low) if mixed else t  # noqa: E731
         self.weights = [w.view(m * 2, -1, hidden) for w in layers]
         self.weights_low = [lowered(w) for w in self.weights]
         self.weights_low_t = [w.transpose(1, 2) for w in self.weights_low]
         self.grad_weights = [g.view(m * 2, -1, hidden) for g in grad_layers]
         self.grad_weights_low = [lowered(g) for g in self.grad_weights]
         self.fc1, self.fc2, self.fc1_t, self.fc2_t = fc1, fc2, fc1.transpose(1, 2), fc2.transpose(1, 2)
-        self.first_input = None if low == fc1.dtype else new(m * 2, b * v, len(VERTEX_TYPES), dtype=low)
+        self.first_input = new(m * 2, b * v, len(VERTEX_TYPES), dtype=low) if mixed else None
         self.first_input_t = None if self.first_input is None else self.first_input.transpose(1, 2)
         self.repeated = [None] + [new(m, 2, b, v, hidden, dtype=low) for _ in layers[1:]]  # layer input per direction
         self.repeated_flat = [None] + [r.view(m * 2, b * v, hidden) for r in self.repeated[1:]]
@@ -176,11 +177,11 @@ class TrainingStep:
         # views of the two directions' halves
         self.passed_halves = [(p[:, 0], p[:, 1]) for p in self.passed]
         # (where a layer's output h is summed and dropped out, the next layer's inputs it is copied to)
-        if low == fc1.dtype:  # straight into the next layer's input of direction 0, copied to direction 1
-            self.layer_outputs = [(r[:, 0], [r[:, 1]]) for r in self.repeated[1:]]
-        else:  # in float, then rounded into both directions' inputs, where weight_product rounds it
+        if mixed:  # in float, then rounded into both directions' inputs, where weight_product rounds it
             h_float = new(m, b, v, hidden)
             self.layer_outputs = [(h_float, [r[:, 0], r[:, 1]]) for r in self.repeated[1:]]
+        else:  # straight into the next layer's input of direction 0, copied to direction 1
+            self.layer_outputs = [(r[:, 0], [r[:, 1]]) for r in self.repeated[1:]]
         self.layer_outputs.append((self.h, []))
         self.grad_input_halves = (self.grad_input[:, 0], self.grad_input[:, 1])
 
