@@ -15,7 +15,7 @@ import torch
 
 from dataset import Nb101Dataset
 from flags import dropout_rate, non_negative_float, non_negative_int, positive_float, positive_int  # noqa: F401
-from engine import BACKENDS, resolve_device
+from engine import BACKENDS, product_slowdown, resolve_device
 from model import PRECISIONS, PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
 from nasbench_data import DataError, interruptible, output_dir_problem
 
@@ -105,6 +105,21 @@ def check_backend(args, parser):
         parser.error(f"--precision {args.precision} exists for --predictor gcn only; use --precision fp32")
 
 
+def warn_if_precision_slows(args, device):
+    """Before any work: a warning on stderr when --precision's weight products are slower here than float32's
+    (bfloat16 on a CPU without native bfloat16 instructions: tens of times slower, a search hours instead of
+    minutes). Only a warning: the numbers are those of mixed precision either way."""
+    precision = getattr(args, "precision", "fp32")
+    if precision == "fp32":
+        return
+    slowdown = product_slowdown(PRECISIONS[precision], device)
+    if slowdown > 1:
+        print(f"warning: --precision {precision}: on this CPU a {precision} weight product takes {slowdown:.1f} x "
+              f"as long as a float32 one (no native {precision} instructions such as AVX512-BF16 or AMX), so "
+              "training will be slower, not faster; the default --precision fp32 is the fast one here",
+              file=sys.stderr)
+
+
 def fit_arguments(args, device):
     """engine.fit's keyword arguments from the (recipe-resolved) command line."""
     return dict(predictor=args.predictor, backend=args.backend, hidden=args.gcn_hidden, epochs=args.epochs,
@@ -164,6 +179,7 @@ def run(main, args):
         device = resolve_device(args.device)
         if getattr(args, "output_dir", None):
             check_output_dir(args.output_dir)
+        warn_if_precision_slows(args, device)
         with interruptible():
             return main(args, device)
     except (DataError, ValueError) as e:

@@ -14,6 +14,7 @@ same batches, so model m of a stack trains exactly as a single run with seed + m
 import concurrent.futures
 import contextlib
 import math
+import time
 
 import numpy as np
 import torch
@@ -59,6 +60,29 @@ def cpu_threads(count, device):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def product_slowdown(dtype, device, repeats=3):
+    """How many times as long a GCN layer's weight product (four (70, 144) x (144, 144) products, a batch of one
+    step) takes in `dtype` as in float32 on `device`, best of `repeats` each: about 0.3 on a CPU with native
+    bfloat16 instructions (AVX512-BF16, AMX), 30 on one without, where torch emulates them. Tens of milliseconds
+    at most; 1.0 on a GPU, where it is not measured."""
+    device = torch.device(device)
+    if device.type != "cpu":
+        return 1.0
+    generator = torch.Generator().manual_seed(0)
+    operands = [torch.randn(4, 70, 144, generator=generator), torch.randn(4, 144, 144, generator=generator)]
+
+    def best_time(tensors):
+        out = torch.bmm(*tensors)  # the first call allocates and warms up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.bmm(*tensors, out=out)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return best_time([t.to(dtype) for t in operands]) / best_time(operands)
 
 
 # ---------------------------------------------------------------------------
