@@ -350,7 +350,7 @@ def joined(weight):
 
 def inference_weights(gcn):
     """The GCN's weights with each GCN layer's two directions joined side by side (`joined`): inference
-    multiplies by both at once, a thousand graphs per product. Make them once per prediction."""
+    multiplies by both at once, hundreds of graphs per product. Make them once per prediction."""
     *layers, fc1, fc2 = (p.detach() for p in gcn.layers)
     return [joined(weight) for weight in layers] + [fc1, fc2]
 
@@ -358,7 +358,7 @@ def inference_weights(gcn):
 def propagate(y, propagation):
     """One GCN layer after its (joined) weight product, without gradient: relu(P0 y0) + relu(P1 y1).
 
-    One bmm per direction on a strided half of y: at inference, with a thousand graphs per
+    One bmm per direction on a strided half of y: at inference, with hundreds of graphs per
     chunk, copying the halves into one tensor costs more than the second call.
     """
     *batch, vertices, columns = y.shape

@@ -371,3 +371,12 @@ def test_a_slice_whose_models_all_rest_skips_its_steps_and_trains_the_same(small
         rows, targets = train_sets[m]
         single = engine.fit(graphs, [(rows, targets)], epochs=2, lr=2e-3, seed=3 + m)
         torch.testing.assert_close(stack.vectors()[m], single.vectors()[0], rtol=1e-9, atol=1e-10)
+
+
+def test_prediction_chunks_default_to_the_devices_size(small, capsys):
+    model = GCN(seed=1)
+    rows = torch.arange(engine.PREDICT_CHUNKS["cpu"] + 40)
+    by_default = engine.predict(model, small.graphs, rows, print_freq=1)
+    assert f"evaluated {engine.PREDICT_CHUNKS['cpu']}/{len(rows):,}" in capsys.readouterr().out
+    torch.testing.assert_close(by_default, engine.predict(model, small.graphs, rows, batch_size=1024),
+                               rtol=1e-6, atol=1e-7)
