@@ -74,6 +74,17 @@ def whole_process(command):
     return call
 
 
+def cpu_description():
+    """'<model name> (N cores, torch's <ISA> kernels)': the figures depend on the CPU far more than on the code."""
+    model = "CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:  # not Linux
+        pass
+    return f"{model} ({os.cpu_count()} cores, torch's {torch.backends.cpu.get_cpu_capability()} kernels)"
+
+
 def peak_memory_mb():
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -102,7 +113,7 @@ def bench(args, device):
         check_output_file(args.output, args.data, args.splits)
     train_set = Nb101Dataset(args.data, args.train_split, args.splits, device)
     space = search_space.enumerate_space()
-    name = f"CPU ({os.cpu_count()} cores)" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    name = cpu_description() if device.type == "cpu" else torch.cuda.get_device_name(device)
     header = (f"{name}, torch {torch.__version__}; {len(train_set)} training architectures, {args.epochs} epochs; "
               f"{len(space):,} architectures predicted; median of {args.repeats} runs\n\n"
               "| what | wall s | CPU s | threads | peak RSS MiB |\n"

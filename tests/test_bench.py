@@ -41,3 +41,10 @@ def test_timed_pair_alternates_and_takes_the_median_ratio_within_pairs(monkeypat
     result, wall_1, _, wall_2, _, ratio = bench.timed_pair(first, second, repeats=3)
     assert order == ["first", "second"] * 3
     assert (result, wall_1, wall_2, ratio) == ("model", 2.0, 4.0, 2.0)
+
+
+def test_cpu_description_names_the_cores_and_the_kernels():
+    import os
+    import torch
+    description = bench.cpu_description()
+    assert f"({os.cpu_count()} cores, torch's {torch.backends.cpu.get_cpu_capability()} kernels)" in description
