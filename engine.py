@@ -66,15 +66,15 @@ def cpu_threads(count, device):
 
 
 def product_slowdown(dtype, device, repeats=3):
-    """How many times as long a GCN layer's weight product (four (70, 144) x (144, 144) products, a batch of one
-    step) takes in `dtype` as in float32 on `device`, best of `repeats` each: about 0.3 on a CPU with native
-    bfloat16 instructions (AVX512-BF16, AMX), 30 on one without, where torch emulates them. Tens of milliseconds
-    at most; 1.0 on a GPU, where it is not measured."""
+    """How many times as long a GCN layer's weight product of a search slice (20 products of (70, 144) by
+    (144, 144)) takes in `dtype` as in float32 on `device`, best of `repeats` each: about 0.3 on a CPU with native
+    bfloat16 instructions (AVX512-BF16, AMX), 20 to 55 on one without, where torch emulates them. Under 0.2 s;
+    1.0 on a GPU, where it is not measured."""
     device = torch.device(device)
     if device.type != "cpu":
         return 1.0
     generator = torch.Generator().manual_seed(0)
-    operands = [torch.randn(4, 70, 144, generator=generator), torch.randn(4, 144, 144, generator=generator)]
+    operands = [torch.randn(20, 70, 144, generator=generator), torch.randn(20, 144, 144, generator=generator)]
 
     def best_time(tensors):
         out = torch.bmm(*tensors)  # the first call allocates and warms up
