@@ -122,10 +122,10 @@ def bench(args, device):
     rows = []
     threads = torch.get_num_threads() if device.type == "cpu" else 1
 
-    def row(what, wall, cpu, threads):
-        # a child process's CPU time and memory are not this process's
+    def row(what, wall=None, cpu=None, threads="-"):
+        # a child process's CPU time and memory are not this process's; a row without a wall time timed nothing
         cpu, memory = ("-", "-") if cpu is None else (f"{cpu:.2f}", f"{peak_memory_mb():.0f}")
-        rows.append(f"| {what} | {wall:.2f} | {cpu} | {threads} | {memory} |")
+        rows.append(f"| {what} | {'-' if wall is None else f'{wall:.2f}'} | {cpu} | {threads} | {memory} |")
         print(rows[-1], flush=True)
 
     one_set = [(torch.arange(len(train_set)), train_set.target)]
@@ -145,9 +145,8 @@ def bench(args, device):
         row(f"fit, GCN, fast backend, `--precision bf16`: {len(train_set)} architectures x {args.epochs} epochs",
             wall, cpu, threads)
     else:
-        rows.append(f"| `--precision bf16` not timed: a bfloat16 weight product takes {slowdown:.1f} x as long as a "
-                    "float32 one on this CPU (no native bfloat16 instructions) | - | - | - | - |")
-        print(rows[-1], flush=True)
+        row(f"`--precision bf16` not timed: a bfloat16 weight product takes {slowdown:.1f} x as long as a float32 one "
+            "on this CPU (no native bfloat16 instructions)")
     stack, stack_epochs = [one_set[0]] * STACK_MODELS, max(1, args.epochs // 10)
 
     def train_stack(**options):
