@@ -33,7 +33,8 @@ def parse_args(argv=None):
     parser.add_argument("--eval_split", default="all")
     cli.add_recipe_arguments(parser)
     parser.add_argument("--eval_batch_size", type=cli.positive_int, default=None,
-                        help="graphs per prediction chunk (default: 256 on the CPU, 1024 on a GPU)")
+                        help="graphs per prediction chunk (default: %s)"
+                             % ", ".join(f"{size} on {device}" for device, size in engine.PREDICT_CHUNKS.items()))
     parser.add_argument("--train_print_freq", type=cli.positive_int, default=None,
                         help="print the loss every N epochs")
     parser.add_argument("--eval_print_freq", type=cli.positive_int, default=None,
