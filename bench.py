@@ -8,13 +8,15 @@ backend against its autograd backend (loss.backward() through model.GCN, torch.o
 in alternation (a pair's ratio is immune to the machine's drift), mixed precision
 (`--precision bf16`) for one model and, against float32 in alternation, for a stack of 20 (a
 search's fit; bf16 only where the CPU has native bfloat16 instructions, elsewhere the row says
-how many times slower its products are), and the MLP and CNN baselines (autograd); (2) 5-fold cross-validation as one
-stacked fit against one training, in alternation; (3) predicting every one of the 423,624
-architectures of the enumerated space, both backends; (4) whole processes, start-up included: `python train.py`
-against `python tests/reference_predictor.py` (an independent plain implementation
-trained the public reproduction's way: per-batch modules, torch.optim.Adam), in
-alternation. Reports wall and process CPU seconds (CPU seconds show the work done when
-other programs share the machine) and peak resident memory.
+how many times slower its products are), and the MLP and CNN baselines (autograd); (2) 5-fold
+cross-validation as one stacked fit against one training, in alternation; (3) predicting every
+one of the 423,624 architectures of the enumerated space, both backends; (4) whole processes,
+start-up included: `python train.py` against `python tests/reference_predictor.py` (an
+independent plain implementation trained the public reproduction's way: per-batch modules,
+torch.optim.Adam), in alternation; (5) on the CPU, how much longer a product with subnormal
+weights takes, and whole processes of `python train.py` (both recipes) against the same with
+`--denormals flush`, in alternation. Reports wall and process CPU seconds (CPU seconds show the
+work done when other programs share the machine) and peak resident memory.
 """
 import argparse
 import os
@@ -28,7 +30,7 @@ import torch
 import cli
 import search_space
 from dataset import Nb101Dataset, graph_tensors
-from engine import cross_validate, fit, predict, product_slowdown
+from engine import cross_validate, fit, predict, product_slowdown, subnormal_slowdown
 from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, check_output_file
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -102,6 +104,7 @@ def parse_args(argv=None):
     parser.add_argument("--skip-baseline", action="store_true",
                         help="skip the whole-process comparison with tests/reference_predictor.py")
     parser.add_argument("--output", default=None, help="also write the Markdown table to this file")
+    cli.add_denormals_argument(parser)
     args = parser.parse_args(argv)
     if args.folds < 2:
         parser.error("--folds needs K >= 2")
@@ -186,6 +189,16 @@ def bench(args, device):
         row("whole process: `python train.py` (faithful recipe)", wall, None, threads)
         row(f"whole process: `python tests/reference_predictor.py`, the reproduction's way ({ratio:.2f} x "
             "train.py, median of the pairs)", reference_wall, None, threads)
+    if device.type == "cpu" and args.denormals == "keep":
+        row(f"a weight product with 1 % subnormal weights: {subnormal_slowdown(device):.1f} x as long as without")
+        # a process-wide CPU setting that torch's threads take when they start: only whole processes compare it
+        for recipe in cli.RECIPES:
+            command = ["train.py", "--quiet", "--recipe", recipe, "--output_dir", os.path.join("runs", "bench_train")]
+            _, wall, _, flush_wall, _, ratio = timed_pair(whole_process(command),
+                                                          whole_process(command + ["--denormals", "flush"]),
+                                                          repeats=args.repeats)
+            row(f"whole process: `python train.py --recipe {recipe}`", wall, None, threads)
+            row(f"the same, `--denormals flush` ({ratio:.2f} x, median of the pairs)", flush_wall, None, threads)
     if args.output:
         with atomic_output(args.output) as tmp:
             with open(tmp, "w") as f:

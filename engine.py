@@ -70,22 +70,40 @@ def product_slowdown(dtype, device, repeats=3):
     (144, 144)) takes in `dtype` as in float32 on `device`, best of `repeats` each: about 0.3 on a CPU with native
     bfloat16 instructions (AVX512-BF16, AMX), 20 to 55 on one without, where torch emulates them. Under 0.2 s;
     1.0 on a GPU, where it is not measured."""
-    device = torch.device(device)
-    if device.type != "cpu":
+    if torch.device(device).type != "cpu":
         return 1.0
+    operands = slice_product_operands()
+    return best_product_time([t.to(dtype) for t in operands], repeats) / best_product_time(operands, repeats)
+
+
+def subnormal_slowdown(device, repeats=3):
+    """How many times as long the weight product of product_slowdown takes in float32 when 1 % of the weights
+    are subnormal (below 1.2e-38, as the weights that weight decay shrinks towards zero become), on `device`:
+    about 1 where the CPU handles them at full speed or flushes them to zero, 30 and more on CPUs where every
+    operation on one traps into microcode (most Intel ones). Under 0.2 s; 1.0 on a GPU, not measured."""
+    if torch.device(device).type != "cpu":
+        return 1.0
+    inputs, weights = slice_product_operands()
+    subnormal = weights.clone()
+    subnormal.view(-1)[::100] = 1e-40
+    return best_product_time([inputs, subnormal], repeats) / best_product_time([inputs, weights], repeats)
+
+
+def slice_product_operands():
+    """Random (20, 70, 144) inputs and (20, 144, 144) weights: a search slice's layer products."""
     generator = torch.Generator().manual_seed(0)
-    operands = [torch.randn(20, 70, 144, generator=generator), torch.randn(20, 144, 144, generator=generator)]
+    return [torch.randn(20, 70, 144, generator=generator), torch.randn(20, 144, 144, generator=generator)]
 
-    def best_time(tensors):
-        out = torch.bmm(*tensors)  # the first call allocates and warms up
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            torch.bmm(*tensors, out=out)
-            times.append(time.perf_counter() - start)
-        return min(times)
 
-    return best_time([t.to(dtype) for t in operands]) / best_time(operands)
+def best_product_time(operands, repeats):
+    """The best wall time of `repeats` torch.bmm calls on operands (after a first one that allocates and warms up)."""
+    out = torch.bmm(*operands)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.bmm(*operands, out=out)
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 # ---------------------------------------------------------------------------

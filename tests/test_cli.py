@@ -188,3 +188,73 @@ def test_float32_is_not_probed(labels_hdf5, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(engine, "fit", stop_at_fit)
     assert train.main(["--data", path, "--splits", splits, "--output_dir", str(tmp_path / "out"), *SMALL_RUN]) == 2
     assert "fit started" in capsys.readouterr().err
+
+
+FLUSH_CHECK = """
+import concurrent.futures, sys
+import torch
+import cli, train, search, crossval, cascade, bench  # every script's imports: none may start torch's threads
+cli.set_denormals(sys.argv[1])
+torch.set_num_threads(2)
+subnormal = torch.full((2048, 256), 1e-39)
+def nonzero_rows(a):
+    return int((a @ torch.ones(256, 64)).ne(0).any(1).sum())
+with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    print(nonzero_rows(subnormal), pool.submit(nonzero_rows, subnormal).result(), int(subnormal.mul(1).ne(0).sum()))
+"""
+
+
+@pytest.mark.parametrize("mode, expected", [("keep", "2048 2048 524288"), ("flush", "0 0 0")])
+def test_flushed_denormals_are_zero_on_every_thread(mode, expected):
+    # a fresh process, as a script is: torch's worker threads inherit the setting only when they start after it
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", FLUSH_CHECK, mode], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == expected.split()
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_denormals_are_set_first(script, labels_hdf5, tmp_path, monkeypatch):
+    path, splits = labels_hdf5
+    calls = []
+
+    def threads_then_stop(args):
+        calls.append("threads")
+        raise ValueError("stopped here")
+    monkeypatch.setattr(cli, "set_denormals", calls.append)
+    monkeypatch.setattr(cli, "use_threads", threads_then_stop)
+    flags = ["--data", path, "--denormals", "flush", "--output_dir", str(tmp_path / "out"), "--quiet"]
+    assert SCRIPTS[script](flags + ([] if script == "search" else ["--splits", splits])) == 2
+    assert calls == ["flush", "threads"]
+
+
+def test_denormals_flag_takes_only_its_choices(labels_hdf5, tmp_path, capsys):
+    path, splits = labels_hdf5
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--data", path, "--splits", splits, "--denormals", "zero", "--output_dir", str(tmp_path / "o")])
+    assert exit_info.value.code == 2 and "--denormals" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, slowdown, noted", [([], 35.0, True), ([], 1.0, False),
+                                                     (["--quiet"], 35.0, False), (["--denormals", "flush"], 35.0, False)])
+def test_slow_subnormals_are_noted_before_any_work(flags, slowdown, noted, labels_hdf5, tmp_path, capsys,
+                                                   monkeypatch):
+    import engine
+    path, splits = labels_hdf5
+    probed = []
+    monkeypatch.setattr(cli, "subnormal_slowdown", lambda device: probed.append(device) or slowdown)
+    monkeypatch.setattr(cli, "set_denormals", lambda mode: None)  # the test process keeps its IEEE arithmetic
+    monkeypatch.setattr(engine, "fit", stop_at_fit)
+    assert train.main(["--data", path, "--splits", splits, "--output_dir", str(tmp_path / "out"),
+                       "--train_split", "40", "--eval_split", "300", *flags]) == 2
+    message = capsys.readouterr().err
+    assert ("--denormals flush trains faster" in message) == noted, message
+    assert bool(probed) == (flags == [])  # --quiet and flush never probe
+    if noted:
+        assert "35 x as long" in message and message.index("note") < message.index("fit started")
+
+
+def test_subnormal_slowdown_is_a_ratio_and_not_measured_off_the_cpu():
+    import engine
+    assert engine.subnormal_slowdown("cpu") > 0
+    assert engine.subnormal_slowdown("meta") == 1.0
