@@ -14,7 +14,7 @@ import sys
 import torch
 
 from dataset import Nb101Dataset
-from flags import dropout_rate, non_negative_float, non_negative_int, positive_float, positive_int  # noqa: F401
+from flags import DENORMALS, dropout_rate, non_negative_float, non_negative_int, positive_float, positive_int  # noqa: F401
 from engine import BACKENDS, product_slowdown, resolve_device, subnormal_slowdown
 from model import PRECISIONS, PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
 from nasbench_data import DataError, interruptible, output_dir_problem
@@ -166,9 +166,6 @@ def add_denormals_argument(parser):
                         help="keep (default, IEEE) or flush: the CPU treats float32 subnormals as zero (FTZ/DAZ); "
                              "faster training on CPUs where subnormal operands are slow (most Intel ones), "
                              "results equal to about 4 digits, not to the bit (see the README)")
-
-
-DENORMALS = ("keep", "flush")
 
 
 def set_denormals(mode):

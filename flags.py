@@ -8,6 +8,7 @@ cli.py offers them to the training scripts.
 import argparse
 import math
 
+DENORMALS = ("keep", "flush")  # --denormals: float32 subnormals kept (IEEE) or flushed to zero on the CPU
 
 
 def positive_int(text):

@@ -522,3 +522,13 @@ def test_search_figures_refuses_before_work_and_stops_at_a_failing_stage(hdf5_20
     assert search_figures.main(["--data", str(broken), "--stages", "main", "--output_dir", str(out), "--quiet"]) == 2
     assert "stage main failed (exit 2)" in capsys.readouterr().err
     assert not (out / "index.md").exists()
+
+
+def test_search_figures_passes_denormals_to_every_stage_only_when_asked(hdf5_20k, tmp_path):
+    from tools import search_figures
+    for flags, expected in (([], None), (["--denormals", "flush"], "flush")):
+        args = search_figures.parse_args(["--data", hdf5_20k, "--output_dir", str(tmp_path / "o"), *flags])
+        for stage in search_figures.STAGES:
+            parts = search_figures.stage_arguments(stage, args)
+            given = parts[parts.index("--denormals") + 1] if "--denormals" in parts else None
+            assert given == expected, (stage, parts)
