@@ -120,21 +120,22 @@ def warn_if_precision_slows(args, device):
               file=sys.stderr)
 
 
+SLOW_SUBNORMALS = 3.0  # subnormal_slowdown above which the note is shown: far from the 1.0 of CPUs that do not trap
+
+
 def advise_on_denormals(args, device):
     """Before any work: a note on stderr when this CPU is slow on subnormal operands and they are kept (the
     default), naming --denormals flush. Weight decay shrinks unused weights into the subnormal range late in
     training; where each operation on one traps into microcode, the products that use them slow down several
-    times (the improved recipe 5 x on an Intel Xeon; README, "Subnormal numbers"). Not shown with --quiet."""
+    times (the improved recipe 5 x on an Intel Xeon; README, "An Intel Xeon, and subnormal numbers"). Not shown
+    with --quiet."""
     if getattr(args, "denormals", "keep") != "keep" or getattr(args, "quiet", False):
         return
     slowdown = subnormal_slowdown(device)
     if slowdown > SLOW_SUBNORMALS:
         print(f"note: on this CPU a product with 1 % subnormal weights takes {slowdown:.0f} x as long as without; "
-              "--denormals flush trains faster here (treats subnormals as zero: results equal to about 4 digits, "
-              "not to the bit; see the README)", file=sys.stderr)
-
-
-SLOW_SUBNORMALS = 3.0  # subnormal_slowdown above which the note is shown: far from the 1.0 of CPUs that do not trap
+              "--denormals flush trains faster here (treats subnormals as zero: results close to, not "
+              "bit-identical with, the default's; see the README)", file=sys.stderr)
 
 
 def fit_arguments(args, device):
@@ -165,7 +166,7 @@ def add_denormals_argument(parser):
     parser.add_argument("--denormals", choices=DENORMALS, default="keep",
                         help="keep (default, IEEE) or flush: the CPU treats float32 subnormals as zero (FTZ/DAZ); "
                              "faster training on CPUs where subnormal operands are slow (most Intel ones), "
-                             "results equal to about 4 digits, not to the bit (see the README)")
+                             "results close to, not bit-identical with, keep's (see the README)")
 
 
 def set_denormals(mode):
@@ -173,7 +174,7 @@ def set_denormals(mode):
     later. Called before any torch operation: torch's worker threads, once started, keep their own setting
     (a product split over them would flush in some rows only). ValueError where the CPU cannot flush."""
     if mode == "flush" and not torch.set_flush_denormal(True):
-        raise ValueError("--denormals flush: this CPU cannot flush subnormals (no SSE3); use --denormals keep")
+        raise ValueError("--denormals flush: torch cannot flush subnormals on this CPU; use --denormals keep")
 
 
 def usable_cores():

@@ -258,3 +258,13 @@ def test_subnormal_slowdown_is_a_ratio_and_not_measured_off_the_cpu():
     import engine
     assert engine.subnormal_slowdown("cpu") > 0
     assert engine.subnormal_slowdown("meta") == 1.0
+
+
+def test_flush_where_the_cpu_cannot_exits_2_with_a_message(labels_hdf5, tmp_path, capsys, monkeypatch):
+    import torch
+    path, splits = labels_hdf5
+    monkeypatch.setattr(torch, "set_flush_denormal", lambda on: False)  # what torch answers on such a CPU
+    assert train.main(["--data", path, "--splits", splits, "--denormals", "flush", "--output_dir",
+                       str(tmp_path / "out"), *SMALL_RUN]) == 2
+    assert "torch cannot flush subnormals on this CPU" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
