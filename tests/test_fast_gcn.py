@@ -233,6 +233,30 @@ def test_fast_inference_equals_forward(space, rule, num_models, count):
             torch.testing.assert_close(fast[m, sample], reference(*reference_inputs(chunk)), rtol=1e-5, atol=1e-6)
 
 
+def test_subnormal_weights_are_zero_at_inference_and_change_no_prediction(space, monkeypatch):
+    rows = np.random.default_rng(3).choice(len(space), 20000, replace=False)
+    graphs = graph_tensors(space.adjacency[rows], space.operations[rows], space.num_vertices[rows])
+    model = GCN(num_models=2, seed=2).eval()
+    tiny = torch.finfo(torch.float32).tiny
+    with torch.no_grad():  # 2 % subnormal weights in every layer, as weight decay leaves them (and more)
+        for p in model.parameters():
+            p.view(-1)[::50] = 1e-40
+    assert all(((w != 0) & (w.abs() < tiny)).sum() == 0 for w in fast_gcn.inference_weights(model)[2:])
+    zeroed = engine.predict(model, graphs)
+    monkeypatch.setattr(fast_gcn, "without_subnormals", lambda tensor: tensor)
+    assert all(((w != 0) & (w.abs() < tiny)).any() for w in fast_gcn.inference_weights(model))
+    assert torch.equal(zeroed, engine.predict(model, graphs))  # the same bits as with the subnormal weights
+    torch.testing.assert_close(zeroed, engine.predict(model, graphs, backend="autograd"), rtol=1e-5, atol=1e-6)
+
+
+def test_without_subnormals_keeps_every_normal_number_and_zero():
+    values = torch.tensor([0.0, -0.0, 1e-40, -1e-40, 1.2e-38, -3.0, 1e38])
+    assert torch.equal(fast_gcn.without_subnormals(values), torch.tensor([0.0, -0.0, 0, 0, 1.2e-38, -3.0, 1e38]))
+    assert torch.equal(fast_gcn.without_subnormals(values.double()), values.double())  # normal in float64
+    normal = torch.randn(10)
+    assert fast_gcn.without_subnormals(normal) is normal
+
+
 def test_prediction_without_the_table_equals_the_fast_path(sample, monkeypatch):
     model = GCN(num_models=2, seed=2)
     fast = engine.predict(model, sample)
