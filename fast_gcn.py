@@ -357,7 +357,8 @@ def inference_weights(gcn):
     to zero: on most Intel CPUs every multiplication by one traps into microcode, and a trained
     model's few dozen made whole-space prediction 1.5 x slower there. Tested to give the same bits.
     The first two layers, used only on the few thousand distinct vertex states of first_layer_table,
-    keep theirs: zeroing first-layer subnormals changed some outputs in their last bits."""
+    keep theirs: with a subnormal operand this CPU's 5-term first-layer product was one unit in the last
+    place off the correctly rounded sum, which zeroing restores, so zeroing there would change bits."""
     *layers, fc1, fc2 = (p.detach() for p in gcn.layers)
     joined_layers = [joined(weight) for weight in layers]
     return joined_layers[:2] + [without_subnormals(weight) for weight in joined_layers[2:] + [fc1, fc2]]
