@@ -9,8 +9,10 @@ in alternation (a pair's ratio is immune to the machine's drift), mixed precisio
 (`--precision bf16`) for one model and, against float32 in alternation, for a stack of 20 (a
 search's fit; bf16 only where the CPU has native bfloat16 instructions, elsewhere the row says
 how many times slower its products are), and the MLP and CNN baselines (autograd); (2) 5-fold
-cross-validation as one stacked fit against one training, in alternation; (3) predicting every
-one of the 423,624 architectures of the enumerated space, both backends; (4) whole processes,
+cross-validation as one stacked fit against one training, in alternation, and the floor of a
+search's fits: one GCN training step's FLOPs at this machine's float32 product speed, for
+search.py's 100 fits and for the N sweep's; (3) predicting every one of the 423,624
+architectures of the enumerated space, both backends; (4) whole processes,
 start-up included: `python train.py` against `python tests/reference_predictor.py` (an
 independent plain implementation trained the public reproduction's way: per-batch modules,
 torch.optim.Adam), in alternation; (5) on the CPU, how much longer a product with subnormal
@@ -26,23 +28,29 @@ import sys
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 import cli
 import search_space
 from dataset import Nb101Dataset, graph_tensors
 from engine import cross_validate, fit, predict, product_slowdown, subnormal_slowdown
+from flags import SEARCH_NUM_TRAIN, SEARCH_RUNS, SWEEP_SIZES
+from model import GCN, batch_loss
 from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, check_output_file
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 STACK_MODELS = 20  # search.py's fit on two cores: two worker threads, slices of 10 models each
 
 
+def sync():
+    """Wait for queued CUDA work (a no-op without CUDA), so that a clock read after it includes that work."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(function, *args, repeats=1, **kwargs):
     """(result, wall seconds, CPU seconds of this process) of a call: the run of median wall time among
     `repeats` (a shared machine's noise moves single runs by 20 %); waits for CUDA work to finish."""
-    def sync():
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
     runs = []
     for _ in range(repeats):
         sync()
@@ -64,6 +72,34 @@ def timed_pair(first, second, repeats=1):
     _, (_, wall_2, cpu_2) = sorted(runs, key=lambda pair: pair[1][1])[median]
     ratio = sorted(second_run[1] / first_run[1] for first_run, second_run in runs)[median]
     return result, wall_1, cpu_1, wall_2, cpu_2, ratio
+
+
+def float32_peak_gflops(device, size=2048, repeats=5):
+    """This machine's float32 matrix-product speed with the current threads, in GFLOPS: the best of `repeats`
+    products of two size x size matrices after a warm-up one. Products this large run near the cores' peak."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(size, size, generator=generator).to(device) for _ in range(2))
+    out = a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        torch.mm(a, b, out=out)
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
+
+
+def training_step_flops(graphs, batch_size):
+    """Floating-point operations of one GCN training step (forward and backward through model.GCN, one model, a
+    batch of the first batch_size graphs), as torch.utils.flop_counter counts them: its matrix products, nearly all
+    of a step's arithmetic and the same on both backends."""
+    model = GCN(seed=0)
+    batch = {key: value[:batch_size] for key, value in model.inputs(graphs).items()}
+    with FlopCounterMode(display=False) as counter:
+        output = model(batch)
+        batch_loss(output, torch.zeros_like(output), torch.full_like(output, 1 / batch_size)).backward()
+    return counter.get_total_flops()
 
 
 def whole_process(command):
@@ -173,6 +209,17 @@ def bench(args, device):
                                         epochs=args.epochs, device=device), repeats=args.repeats)
     row(f"{args.folds}-fold cross-validation as one stacked fit ({ratio:.2f} x one training, median of the pairs)",
         wall, cv_cpu, threads)
+    # what the search's fits cost at the least: their products at this machine's peak (the faithful recipe)
+    peak = float32_peak_gflops(device)
+    epochs, batch_size = cli.RECIPES["faithful"]["epochs"], cli.RECIPES["faithful"]["batch_size"]
+    step_flops = training_step_flops(train_set.graphs, batch_size)
+    row(f"float32 products at this machine's peak: {peak:.0f} GFLOPS (2,048 x 2,048 by 2,048 x 2,048, best of 5); "
+        f"one GCN training step (batch {batch_size}, forward and backward): {step_flops / 1e6:.1f} MFLOP")
+    floor_seconds = {n: SEARCH_RUNS * epochs * (n // batch_size) * step_flops / (peak * 1e9)
+                     for n in set(SWEEP_SIZES) | {SEARCH_NUM_TRAIN}}
+    row(f"the products of {SEARCH_RUNS} fits at that peak: `python search.py` (N = {SEARCH_NUM_TRAIN}) "
+        f"{floor_seconds[SEARCH_NUM_TRAIN]:.0f} s, the N sweep (N = {', '.join(map(str, SWEEP_SIZES))}) "
+        f"{sum(floor_seconds[n] for n in SWEEP_SIZES) / 60:.1f} min")
 
     graphs, wall, cpu = timed(graph_tensors, space.adjacency, space.operations, space.num_vertices, device)
     row(f"graph_tensors of all {len(space):,} architectures", wall, cpu, threads)

@@ -39,6 +39,7 @@ import time
 import numpy as np
 
 import cli
+import flags
 import nasbench_data
 from search_methods import (METHODS, Oracle, load_pool, method_name, method_units, oracle_floor, run_generators,
                             run_predictor_sizes)
@@ -108,9 +109,9 @@ def parse_args(argv=None):
     parser.add_argument("--data", default=nasbench_data.DEFAULT_HDF5,
                         help="HDF5 made by tools/nasbench_tfrecord_converter.py")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
-    parser.add_argument("--runs", type=cli.positive_int, default=100, help="independent runs per method")
+    parser.add_argument("--runs", type=cli.positive_int, default=flags.SEARCH_RUNS, help="independent runs per method")
     parser.add_argument("--budget", type=cli.positive_int, default=2000, help="queries (trained architectures) per run")
-    parser.add_argument("--num_train", type=cli.positive_int, nargs="+", default=[172],
+    parser.add_argument("--num_train", type=cli.positive_int, nargs="+", default=[flags.SEARCH_NUM_TRAIN],
                         help="Neural Predictor: N random training queries; several N: the N-vs-K sweep, one fit")
     parser.add_argument("--cascade", nargs="?", const="on", choices=("off", "on", "both"), default="off",
                         help="Neural Predictor: classifier first stage (--cascade alone: on; both: each variant "

@@ -48,3 +48,26 @@ def test_cpu_description_names_the_cores_and_the_kernels():
     import torch
     description = bench.cpu_description()
     assert f"({os.cpu_count()} cores, torch's {torch.backends.cpu.get_cpu_capability()} kernels)" in description
+
+
+def test_float32_peak_is_the_products_operations_over_the_best_time(monkeypatch):
+    # the clock moves 4 s between the start and the end of the first timed product, then 2 s, then 8 s
+    readings = iter([0.0, 4.0, 10.0, 12.0, 20.0, 28.0])
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(readings))
+    assert bench.float32_peak_gflops("cpu", size=64, repeats=3) == 2 * 64 ** 3 / 2.0 / 1e9
+
+
+def test_training_step_flops_counts_every_product_of_forward_and_backward(sample):
+    from model import GCN
+    b, v, types, hidden, readout = 10, 7, 5, 144, 128
+    assert [tuple(w.shape[-2:]) for w in GCN().layers] == [(types, hidden), (hidden, hidden), (hidden, hidden),
+                                                           (hidden, readout), (readout, 1)]
+    weight = lambda fan_in, fan_out: 2 * (2 * b * v) * fan_in * fan_out  # noqa: E731 (both directions' h W)
+    propagation = 2 * b * 2 * v * v * hidden  # P y and B y of every graph
+    forward = (weight(types, hidden) + 2 * weight(hidden, hidden) + 3 * propagation
+               + 2 * b * v * hidden + 2 * b * hidden * readout + 2 * b * readout)  # mean readout, two linear layers
+    # backward: a product costs its forward once per operand that needs a gradient; the one-hot inputs and the
+    # propagation and readout matrices need none, so the first layer's product and the propagations cost one
+    backward = (weight(types, hidden) + 2 * 2 * weight(hidden, hidden) + 3 * propagation
+                + 2 * b * v * hidden + 2 * (2 * b * hidden * readout) + 2 * (2 * b * readout))
+    assert bench.training_step_flops(sample, b) == forward + backward

@@ -30,12 +30,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from flags import DENORMALS, non_negative_int, positive_int  # noqa: E402
+from flags import DENORMALS, SEARCH_NUM_TRAIN, SEARCH_RUNS, SWEEP_SIZES, non_negative_int, positive_int  # noqa: E402
 from nasbench_data import DEFAULT_HDF5, atomic_output, interruptible, output_dir_problem  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ("main", "predictors", "sweep")
-SWEEP_SIZES = (43, 86, 129, 172, 344, 860)  # the paper's N-vs-K ablation
 
 
 def stage_arguments(stage, args):
@@ -94,12 +93,12 @@ def parse_args(argv=None):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", default=DEFAULT_HDF5)
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
-    parser.add_argument("--runs", type=positive_int, default=100, help="runs of the main comparison")
+    parser.add_argument("--runs", type=positive_int, default=SEARCH_RUNS, help="runs of the main comparison")
     parser.add_argument("--comparison_runs", type=positive_int, default=20,
                         help="runs of the every-predictor comparison (14 entries)")
     parser.add_argument("--sweep_runs", type=positive_int, default=20, help="runs of the N sweep")
     parser.add_argument("--budget", type=positive_int, default=2000)
-    parser.add_argument("--num_train", type=positive_int, default=172, help="N of the main and predictor stages")
+    parser.add_argument("--num_train", type=positive_int, default=SEARCH_NUM_TRAIN, help="N of the main and predictor stages")
     parser.add_argument("--sweep_sizes", type=positive_int, nargs="+", default=list(SWEEP_SIZES))
     parser.add_argument("--epochs", type=positive_int, default=None, help="override every recipe's epochs (smoke tests)")
     parser.add_argument("--seed", type=non_negative_int, default=0)
