@@ -62,7 +62,9 @@ def test_training_step_flops_counts_every_product_of_forward_and_backward(sample
     b, v, types, hidden, readout = 10, 7, 5, 144, 128
     assert [tuple(w.shape[-2:]) for w in GCN().layers] == [(types, hidden), (hidden, hidden), (hidden, hidden),
                                                            (hidden, readout), (readout, 1)]
-    weight = lambda fan_in, fan_out: 2 * (2 * b * v) * fan_in * fan_out  # noqa: E731 (both directions' h W)
+
+    def weight(fan_in, fan_out):  # h W of both directions: (2 B V, in) by (in, out)
+        return 2 * (2 * b * v) * fan_in * fan_out
     propagation = 2 * b * 2 * v * v * hidden  # P y and B y of every graph
     forward = (weight(types, hidden) + 2 * weight(hidden, hidden) + 3 * propagation
                + 2 * b * v * hidden + 2 * b * hidden * readout + 2 * b * readout)  # mean readout, two linear layers
