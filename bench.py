@@ -33,7 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import cli
 import search_space
 from dataset import Nb101Dataset, graph_tensors
-from engine import cross_validate, fit, predict, product_slowdown, subnormal_slowdown
+from engine import best_product_time, cross_validate, fit, predict, product_slowdown, subnormal_slowdown
 from flags import SEARCH_NUM_TRAIN, SEARCH_RUNS, SWEEP_SIZES
 from model import GCN, batch_loss
 from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, check_output_file
@@ -78,16 +78,8 @@ def float32_peak_gflops(device, size=2048, repeats=5):
     """This machine's float32 matrix-product speed with the current threads, in GFLOPS: the best of `repeats`
     products of two size x size matrices after a warm-up one. Products this large run near the cores' peak."""
     generator = torch.Generator().manual_seed(0)
-    a, b = (torch.randn(size, size, generator=generator).to(device) for _ in range(2))
-    out = a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        torch.mm(a, b, out=out)
-        sync()
-        best = min(best, time.perf_counter() - start)
-    return 2 * size ** 3 / best / 1e9
+    operands = [torch.randn(1, size, size, generator=generator).to(device) for _ in range(2)]
+    return 2 * size ** 3 / best_product_time(operands, repeats) / 1e9
 
 
 def training_step_flops(graphs, batch_size):
@@ -215,11 +207,12 @@ def bench(args, device):
     step_flops = training_step_flops(train_set.graphs, batch_size)
     row(f"float32 products at this machine's peak: {peak:.0f} GFLOPS (2,048 x 2,048 by 2,048 x 2,048, best of 5); "
         f"one GCN training step (batch {batch_size}, forward and backward): {step_flops / 1e6:.1f} MFLOP")
-    floor_seconds = {n: SEARCH_RUNS * epochs * (n // batch_size) * step_flops / (peak * 1e9)
-                     for n in set(SWEEP_SIZES) | {SEARCH_NUM_TRAIN}}
+
+    def seconds_at_peak(sizes):  # SEARCH_RUNS fits for each N of sizes, batches of batch_size, the last one dropped
+        return SEARCH_RUNS * epochs * sum(n // batch_size for n in sizes) * step_flops / (peak * 1e9)
     row(f"the products of {SEARCH_RUNS} fits at that peak: `python search.py` (N = {SEARCH_NUM_TRAIN}) "
-        f"{floor_seconds[SEARCH_NUM_TRAIN]:.0f} s, the N sweep (N = {', '.join(map(str, SWEEP_SIZES))}) "
-        f"{sum(floor_seconds[n] for n in SWEEP_SIZES) / 60:.1f} min")
+        f"{seconds_at_peak([SEARCH_NUM_TRAIN]):.0f} s, the N sweep (N = {', '.join(map(str, SWEEP_SIZES))}) "
+        f"{seconds_at_peak(SWEEP_SIZES) / 60:.1f} min")
 
     graphs, wall, cpu = timed(graph_tensors, space.adjacency, space.operations, space.num_vertices, device)
     row(f"graph_tensors of all {len(space):,} architectures", wall, cpu, threads)

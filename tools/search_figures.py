@@ -98,7 +98,8 @@ def parse_args(argv=None):
                         help="runs of the every-predictor comparison (14 entries)")
     parser.add_argument("--sweep_runs", type=positive_int, default=20, help="runs of the N sweep")
     parser.add_argument("--budget", type=positive_int, default=2000)
-    parser.add_argument("--num_train", type=positive_int, default=SEARCH_NUM_TRAIN, help="N of the main and predictor stages")
+    parser.add_argument("--num_train", type=positive_int, default=SEARCH_NUM_TRAIN,
+                        help="N of the main and predictor stages")
     parser.add_argument("--sweep_sizes", type=positive_int, nargs="+", default=list(SWEEP_SIZES))
     parser.add_argument("--epochs", type=positive_int, default=None, help="override every recipe's epochs (smoke tests)")
     parser.add_argument("--seed", type=non_negative_int, default=0)
