@@ -5,7 +5,9 @@
 
 Times (1) training the GCN on 172 architectures for 300 epochs with engine.fit's fast
 backend against its autograd backend (loss.backward() through model.GCN, torch.optim.Adam),
-in alternation (a pair's ratio is immune to the machine's drift), mixed precision
+in alternation (a pair's ratio is immune to the machine's drift), each backend's cost per step
+beyond arithmetic (the same fits of a GCN with hidden size 4 and batches of 1) and the ratio
+it implies if autograd did only the fast path's arithmetic, mixed precision
 (`--precision bf16`) for one model and, against float32 in alternation, for a stack of 20 (a
 search's fit; bf16 only where the CPU has native bfloat16 instructions, elsewhere the row says
 how many times slower its products are), and the MLP and CNN baselines (autograd); (2) 5-fold
@@ -39,6 +41,7 @@ from model import GCN, batch_loss
 from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, check_output_file
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+OVERHEAD_HIDDEN, OVERHEAD_BATCH = 4, 1  # a GCN whose training step is almost no arithmetic (tests/test_bench.py)
 STACK_MODELS = 20  # search.py's fit on two cores: two worker threads, slices of 10 models each
 
 
@@ -82,16 +85,23 @@ def float32_peak_gflops(device, size=2048, repeats=5):
     return 2 * size ** 3 / best_product_time(operands, repeats) / 1e9
 
 
-def training_step_flops(graphs, batch_size):
+def training_step_flops(graphs, batch_size, hidden=144):
     """Floating-point operations of one GCN training step (forward and backward through model.GCN, one model, a
     batch of the first batch_size graphs), as torch.utils.flop_counter counts them: its matrix products, nearly all
     of a step's arithmetic and the same on both backends."""
-    model = GCN(seed=0)
+    model = GCN(hidden=hidden, seed=0)
     batch = {key: value[:batch_size] for key, value in model.inputs(graphs).items()}
     with FlopCounterMode(display=False) as counter:
         output = model(batch)
         batch_loss(output, torch.zeros_like(output), torch.full_like(output, 1 / batch_size)).backward()
     return counter.get_total_flops()
+
+
+def autograd_ratio_floor(fast_step, fast_overhead, autograd_overhead):
+    """The autograd fit's time over the fast one's if the autograd backend did the fast path's arithmetic and
+    only its own framework calls cost more: 1 + (autograd_overhead - fast_overhead) / fast_step, each a time per
+    training step (overheads from fits whose arithmetic is negligible)."""
+    return 1 + (autograd_overhead - fast_overhead) / fast_step
 
 
 def whole_process(command):
@@ -162,12 +172,29 @@ def bench(args, device):
     one_set = [(torch.arange(len(train_set)), train_set.target)]
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # its first use imports torch._dynamo (1.3 s): not timed
 
+    batch_size = cli.RECIPES["faithful"]["batch_size"]
+
     def train(**options):
-        return lambda: fit(train_set.graphs, one_set, epochs=args.epochs, device=device, **options)
+        return lambda: fit(train_set.graphs, one_set, epochs=args.epochs, batch_size=batch_size, device=device,
+                           **options)
 
     model, single, cpu, wall, plain_cpu, ratio = timed_pair(train(), train(backend="autograd"), repeats=args.repeats)
     row(f"fit, GCN, fast backend: {len(train_set)} architectures x {args.epochs} epochs", single, cpu, threads)
     row(f"fit, GCN, autograd backend ({ratio:.2f} x the fast one, median of the pairs)", wall, plain_cpu, threads)
+    # each backend's cost per step beyond arithmetic: the same fits of a GCN so small that a step is almost only calls
+    overhead_epochs = max(1, args.epochs // 60)
+
+    def train_tiny(backend):
+        return lambda: fit(train_set.graphs, one_set, epochs=overhead_epochs, device=device, backend=backend,
+                           hidden=OVERHEAD_HIDDEN, batch_size=OVERHEAD_BATCH)
+    _, tiny_fast, _, tiny_autograd, _, _ = timed_pair(train_tiny("fast"), train_tiny("autograd"), repeats=args.repeats)
+    fast_step = single / (args.epochs * (len(train_set) // batch_size))
+    tiny_steps = overhead_epochs * (len(train_set) // OVERHEAD_BATCH)
+    fast_overhead, autograd_overhead = tiny_fast / tiny_steps, tiny_autograd / tiny_steps
+    row(f"a step's cost beyond arithmetic (a fit at hidden {OVERHEAD_HIDDEN}, batch {OVERHEAD_BATCH}): fast backend "
+        f"{fast_overhead * 1e6:.0f} us, autograd {autograd_overhead * 1e6:.0f} us; the fit's fast step "
+        f"{fast_step * 1e6:.0f} us, so with no more arithmetic than the fast path the autograd fit would take "
+        f"{autograd_ratio_floor(fast_step, fast_overhead, autograd_overhead):.2f} x as long")
     # where bfloat16 products are emulated (tens of times slower), timing them would take most of the benchmark
     slowdown = product_slowdown(torch.bfloat16, device)
     native_bf16 = slowdown <= 1
@@ -203,7 +230,7 @@ def bench(args, device):
         wall, cv_cpu, threads)
     # what the search's fits cost at the least: their products at this machine's peak (the faithful recipe)
     peak = float32_peak_gflops(device)
-    epochs, batch_size = cli.RECIPES["faithful"]["epochs"], cli.RECIPES["faithful"]["batch_size"]
+    epochs = cli.RECIPES["faithful"]["epochs"]
     step_flops = training_step_flops(train_set.graphs, batch_size)
     row(f"float32 products at this machine's peak: {peak:.0f} GFLOPS (2,048 x 2,048 by 2,048 x 2,048, best of 5); "
         f"one GCN training step (batch {batch_size}, forward and backward): {step_flops / 1e6:.1f} MFLOP")

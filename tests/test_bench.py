@@ -73,3 +73,16 @@ def test_training_step_flops_counts_every_product_of_forward_and_backward(sample
     backward = (weight(types, hidden) + 2 * 2 * weight(hidden, hidden) + 3 * propagation
                 + 2 * b * v * hidden + 2 * (2 * b * hidden * readout) + 2 * (2 * b * readout))
     assert bench.training_step_flops(sample, b) == forward + backward
+
+
+def test_the_overhead_fits_step_is_almost_no_arithmetic(sample):
+    """bench's per-step cost beyond arithmetic comes from fits at hidden OVERHEAD_HIDDEN, batch OVERHEAD_BATCH:
+    their step must have under 1 % of the arithmetic of the step they are compared with."""
+    tiny = bench.training_step_flops(sample, bench.OVERHEAD_BATCH, hidden=bench.OVERHEAD_HIDDEN)
+    assert 0 < tiny < 0.01 * bench.training_step_flops(sample, 10)
+
+
+def test_autograd_ratio_floor_adds_only_the_extra_overhead_to_the_fast_step():
+    # a fast step of 1,000 us of which 200 us overhead; autograd's overhead 900 us: 1,700 us, 1.7 x
+    assert abs(bench.autograd_ratio_floor(1e-3, 2e-4, 9e-4) - 1.7) < 1e-12
+    assert bench.autograd_ratio_floor(1e-3, 2e-4, 2e-4) == 1.0
