@@ -87,8 +87,8 @@ def float32_peak_gflops(device, size=2048, repeats=5):
 
 def training_step_flops(graphs, batch_size, hidden=144):
     """Floating-point operations of one GCN training step (forward and backward through model.GCN, one model, a
-    batch of the first batch_size graphs), as torch.utils.flop_counter counts them: its matrix products, nearly all
-    of a step's arithmetic and the same on both backends."""
+    batch of the first batch_size graphs, layers of `hidden` units), as torch.utils.flop_counter counts them: its
+    matrix products, nearly all of a step's arithmetic and the same on both backends."""
     model = GCN(hidden=hidden, seed=0)
     batch = {key: value[:batch_size] for key, value in model.inputs(graphs).items()}
     with FlopCounterMode(display=False) as counter:
