@@ -174,20 +174,19 @@ def bench(args, device):
 
     batch_size = cli.RECIPES["faithful"]["batch_size"]
 
-    def train(**options):
-        return lambda: fit(train_set.graphs, one_set, epochs=args.epochs, batch_size=batch_size, device=device,
-                           **options)
+    def train(training_sets=one_set, **options):
+        """A fit of the bench's settings (epochs, batch size, device), any of them overridden by `options`."""
+        settings = {"epochs": args.epochs, "batch_size": batch_size, "device": device, **options}
+        return lambda: fit(train_set.graphs, training_sets, **settings)
 
     model, single, cpu, wall, plain_cpu, ratio = timed_pair(train(), train(backend="autograd"), repeats=args.repeats)
     row(f"fit, GCN, fast backend: {len(train_set)} architectures x {args.epochs} epochs", single, cpu, threads)
     row(f"fit, GCN, autograd backend ({ratio:.2f} x the fast one, median of the pairs)", wall, plain_cpu, threads)
     # each backend's cost per step beyond arithmetic: the same fits of a GCN so small that a step is almost only calls
     overhead_epochs = max(1, args.epochs // 60)
-
-    def train_tiny(backend):
-        return lambda: fit(train_set.graphs, one_set, epochs=overhead_epochs, device=device, backend=backend,
-                           hidden=OVERHEAD_HIDDEN, batch_size=OVERHEAD_BATCH)
-    _, tiny_fast, _, tiny_autograd, _, _ = timed_pair(train_tiny("fast"), train_tiny("autograd"), repeats=args.repeats)
+    tiny = {"epochs": overhead_epochs, "hidden": OVERHEAD_HIDDEN, "batch_size": OVERHEAD_BATCH}
+    _, tiny_fast, _, tiny_autograd, _, _ = timed_pair(train(backend="fast", **tiny), train(backend="autograd", **tiny),
+                                                      repeats=args.repeats)
     fast_step = single / (args.epochs * (len(train_set) // batch_size))
     tiny_steps = overhead_epochs * (len(train_set) // OVERHEAD_BATCH)
     fast_overhead, autograd_overhead = tiny_fast / tiny_steps, tiny_autograd / tiny_steps
@@ -206,19 +205,16 @@ def bench(args, device):
         row(f"`--precision bf16` not timed: a bfloat16 weight product takes {slowdown:.1f} x as long as a float32 one "
             "on this CPU (no native bfloat16 instructions)")
     stack, stack_epochs = [one_set[0]] * STACK_MODELS, max(1, args.epochs // 10)
-
-    def train_stack(**options):
-        return lambda: fit(train_set.graphs, stack, epochs=stack_epochs, device=device, **options)
-
     stack_row = f"fit, GCN, fast backend: a stack of {STACK_MODELS} models x {stack_epochs} epochs (a search's fit)"
     if native_bf16:
-        _, wall, cpu, low_wall, low_cpu, ratio = timed_pair(train_stack(), train_stack(precision="bf16"),
+        _, wall, cpu, low_wall, low_cpu, ratio = timed_pair(train(stack, epochs=stack_epochs),
+                                                            train(stack, epochs=stack_epochs, precision="bf16"),
                                                             repeats=args.repeats)
         row(stack_row, wall, cpu, threads)
         row(f"the same stack, `--precision bf16` ({ratio:.2f} x float32, median of the pairs)", low_wall, low_cpu,
             threads)
     else:
-        _, wall, cpu = timed(train_stack(), repeats=args.repeats)
+        _, wall, cpu = timed(train(stack, epochs=stack_epochs), repeats=args.repeats)
         row(stack_row, wall, cpu, threads)
     for predictor in ("mlp", "cnn"):
         _, wall, cpu = timed(train(predictor=predictor), repeats=args.repeats)
