@@ -33,12 +33,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import cli
-import search_space
+from nb101 import search_space
 from dataset import Nb101Dataset, graph_tensors
 from engine import best_product_time, cross_validate, fit, predict, product_slowdown, subnormal_slowdown
 from flags import SEARCH_NUM_TRAIN, SEARCH_RUNS, SWEEP_SIZES
 from model import GCN, batch_loss
-from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, check_output_file
+from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, check_output_file
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 OVERHEAD_HIDDEN, OVERHEAD_BATCH = 4, 1  # a GCN whose training step is almost no arithmetic (tests/test_bench.py)

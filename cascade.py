@@ -19,7 +19,7 @@ import time
 
 import cli
 import engine
-from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, write_json
+from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, write_json
 
 
 def parse_args(argv=None):

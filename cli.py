@@ -17,7 +17,7 @@ from dataset import Nb101Dataset
 from flags import DENORMALS, dropout_rate, non_negative_float, non_negative_int, positive_float, positive_int  # noqa: F401
 from engine import BACKENDS, product_slowdown, resolve_device, subnormal_slowdown
 from model import PRECISIONS, PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
-from nasbench_data import DataError, interruptible, output_dir_problem
+from nb101.nasbench_data import DataError, interruptible, output_dir_problem
 
 # ---------------------------------------------------------------------------
 # recipes

@@ -27,7 +27,7 @@ import engine
 from dataset import denormalise_accuracy, graph_tensors, normalise_accuracy, training_rows
 from metrics import regression_metrics
 from model import PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
-from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_outputs, write_json, read_hdf5, validation_labels
+from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_outputs, write_json, read_hdf5, validation_labels
 
 SIZES = (43, 86, 172, 334, 860)
 # hidden size by N in one public replication (REFERENCE.md)

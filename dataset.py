@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from model import propagation_matrices
-from search_space import MAX_VERTICES, VERTEX_TYPES
-from nasbench_data import (DEFAULT_HDF5, DEFAULT_SPLITS, LABEL_MEAN, LABEL_STD, SPLIT_HINT, DataError, read_hdf5,
+from nb101.search_space import MAX_VERTICES, VERTEX_TYPES
+from nb101.nasbench_data import (DEFAULT_HDF5, DEFAULT_SPLITS, LABEL_MEAN, LABEL_STD, SPLIT_HINT, DataError, read_hdf5,
                            read_splits, select_split, validation_labels)
 
 

@@ -24,7 +24,7 @@ import fast_gcn
 from dataset import denormalise_accuracy, normalise_accuracy
 from metrics import regression_metrics
 from model import GCN, LOSSES, batch_loss, build_predictor
-from nasbench_data import GOOD_ACCURACY
+from nb101.nasbench_data import GOOD_ACCURACY
 
 BACKENDS = ("auto", "fast", "autograd")
 MODELS_PER_WORKER = 10  # the fast path runs a worker thread per core from this many models per core on

@@ -24,7 +24,7 @@ import math
 import torch
 
 from model import PRECISIONS, batch_loss
-from search_space import MAX_VERTICES, VERTEX_TYPES
+from nb101.search_space import MAX_VERTICES, VERTEX_TYPES
 
 
 # relu's own backward kernel (the gradient where the output is positive), written into a buffer; a private

@@ -7,7 +7,7 @@ half a second to import, a tenth of a training run).
 """
 import numpy as np
 
-from nasbench_data import atomic_output
+from nb101.nasbench_data import atomic_output
 
 
 def dense_ranks(values):

@@ -28,7 +28,7 @@ import math
 
 import torch
 
-from search_space import MAX_VERTICES, NUM_EDGES, VERTEX_TYPES
+from nb101.search_space import MAX_VERTICES, NUM_EDGES, VERTEX_TYPES
 
 PROPAGATION_RULES = ("faithful", "uniform")
 READOUT_INITS = ("torch", "xavier")

@@ -40,7 +40,7 @@ import numpy as np
 
 import cli
 import flags
-import nasbench_data
+from nb101 import nasbench_data
 from search_methods import (METHODS, Oracle, load_pool, method_name, method_units, oracle_floor, run_generators,
                             run_predictor_sizes)
 from search_report import REGRET_THRESHOLDS, best_so_far, hours_to_reach, queries_to_reach, write_outputs

@@ -23,9 +23,9 @@ import torch
 import cli
 import dataset
 import engine
-import nasbench_data
-import search_space
-from search_space import MAX_VERTICES, MUTATION_DRAWS
+from nb101 import nasbench_data
+from nb101 import search_space
+from nb101.search_space import MAX_VERTICES, MUTATION_DRAWS
 
 ATTEMPTS_PER_ROUND = 16  # candidate children drawn at once per run still looking for one
 MAX_ATTEMPTS = 100_000  # give up (pool too sparse around a parent) after this many candidates

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-import nasbench_data
+from nb101 import nasbench_data
 from search_methods import method_name
 
 REGRET_THRESHOLDS = (0.5, 0.2, 0.1, 0.05, 0.0)  # percentage points of validation accuracy

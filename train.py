@@ -22,7 +22,7 @@ import torch
 import cli
 import engine
 from metrics import plot_scatter
-from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_outputs, write_json
+from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_outputs, write_json
 
 
 def parse_args(argv=None):

@@ -33,17 +33,17 @@ def complete_records_path():
 
 @pytest.fixture(scope="session")
 def space():
-    """The whole enumerated search space (built once into data/space.npz, then loaded)."""
-    import search_space
+    """The whole enumerated search space (built once into the nb101 cache, then loaded)."""
+    from nb101 import search_space
     return search_space.enumerate_space(progress=False)
 
 
 @pytest.fixture(scope="session")
 def hdf5_20k(tmp_path_factory, labels_20k_path):
     """labels_20k.jsonl converted to an HDF5: 20,001 architectures, one run each, no test accuracy."""
-    from tools import nasbench_tfrecord_converter as converter
+    from nb101 import records
     path = str(tmp_path_factory.mktemp("data") / "nb20k.hdf5")
-    converter.convert(labels_20k_path, path, quiet=True)
+    records.convert(labels_20k_path, path, quiet=True)
     return path
 
 

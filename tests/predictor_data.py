@@ -5,7 +5,7 @@ a test says so), and the split file by tools/split_train_val.write_splits.
 """
 import json
 
-import nasbench_data
+from nb101 import nasbench_data
 from tools import nasbench_tfrecord_converter as converter
 from tools import split_train_val
 

@@ -132,7 +132,7 @@ def train_reference(adjacency, operations, num_vertices, labels, *, hidden=144, 
 
 def main(argv=None):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import nasbench_data
+    from nb101 import nasbench_data
     from scipy import stats
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=nasbench_data.DEFAULT_HDF5)

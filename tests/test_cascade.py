@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import cascade
-import nasbench_data
+from nb101 import nasbench_data
 from dataset import Nb101Dataset, denormalise_accuracy, normalise_accuracy
 import engine
 import search_methods

@@ -8,9 +8,10 @@ import h5py
 import numpy as np
 import pytest
 
-import nasbench_data
+from nb101 import nasbench_data
 import official_format
-import search_space
+from nb101 import search_space
+from nb101 import records
 from tools import nasbench_tfrecord_converter as converter
 
 
@@ -39,15 +40,15 @@ def _convert(input_path, output_path, *flags):
 def _interleaved(rows, seed=0):
     """Payloads of every record of `rows`, shuffled across architectures and budgets, but with
     the runs of each (hash, epochs) still in run order (the i-th record of a pair is run i)."""
-    records = [r for row in rows for r in official_format.record_payloads(row)]
-    slots = np.random.RandomState(seed).permutation(len(records))
+    payloads = [r for row in rows for r in official_format.record_payloads(row)]
+    slots = np.random.RandomState(seed).permutation(len(payloads))
     groups = {}
-    for i, (key, epochs, _, _) in enumerate(records):
+    for i, (key, epochs, _, _) in enumerate(payloads):
         groups.setdefault((key, epochs), []).append(i)
-    shuffled = [None] * len(records)
+    shuffled = [None] * len(payloads)
     for members in groups.values():  # members are in run order; give them their slots ascending
         for i, slot in zip(members, sorted(slots[members])):
-            shuffled[slot] = records[i][3]
+            shuffled[slot] = payloads[i][3]
     return shuffled
 
 
@@ -110,7 +111,7 @@ def test_tfrecord_payloads_across_chunk_boundaries(tmp_path, only108_rows):
     payloads = [r[3] for r in official_format.record_payloads(only108_rows[0])]
     official_format.write_tfrecord(tmp_path / "in.tfrecord", payloads)
     with open(tmp_path / "in.tfrecord", "rb") as f:
-        read = list(converter.tfrecord_payloads(f, chunk_bytes=7))  # smaller than a header
+        read = list(records.tfrecord_payloads(f, chunk_bytes=7))  # smaller than a header
     assert [p for _, _, p in read] == payloads
     offsets = np.cumsum([0] + [len(p) + 16 for p in payloads[:-1]])
     assert [o for _, o, _ in read] == offsets.tolist()
@@ -220,9 +221,9 @@ def test_unpruned_graph_is_rejected(tmp_path, only108_rows):
 
 
 def test_more_than_three_runs(tmp_path, only108_rows):
-    records = official_format.record_payloads(only108_rows[0])
+    payloads = official_format.record_payloads(only108_rows[0])
     path = tmp_path / "in.tfrecord"
-    official_format.write_tfrecord(path, [r[3] for r in records] + [records[0][3]])
+    official_format.write_tfrecord(path, [r[3] for r in payloads] + [payloads[0][3]])
     message = _fails_cleanly(tmp_path, path)
     assert "record 3 at byte" in message and "more than 3 runs" in message
 
@@ -240,7 +241,7 @@ def test_missing_input_says_what_to_do(tmp_path):
 def fake_official(tmp_path, complete_rows, monkeypatch):
     path = _official_file(tmp_path, complete_rows[-3:], name="fake_only108.tfrecord")
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    monkeypatch.setattr(converter, "OFFICIAL_FILES", {path.name: (sha, path.stat().st_size * 1.02, 9)})
+    monkeypatch.setattr(records, "OFFICIAL_FILES", {path.name: (sha, path.stat().st_size * 1.02, 9)})
     return path
 
 
@@ -255,8 +256,8 @@ def test_sha256_of_an_official_file_is_checked(tmp_path, fake_official, capsys):
 
 
 def test_sha256_mismatch_fails_cleanly(tmp_path, fake_official, monkeypatch):
-    sha, size, count = converter.OFFICIAL_FILES[fake_official.name]
-    monkeypatch.setattr(converter, "OFFICIAL_FILES", {fake_official.name: ("0" * 64, size, count)})
+    sha, size, count = records.OFFICIAL_FILES[fake_official.name]
+    monkeypatch.setattr(records, "OFFICIAL_FILES", {fake_official.name: ("0" * 64, size, count)})
     message = _fails_cleanly(tmp_path, fake_official)
     assert "SHA256" in message and sha in message and "--skip-sha256" in message
     _convert_loud(fake_official, tmp_path / "skipped.hdf5", "--skip-sha256", "--quiet")
@@ -274,8 +275,8 @@ def test_sha256_report_says_what_was_checked(tmp_path, fake_official, monkeypatc
     if case == "other name":
         path = fake_official.rename(tmp_path / "renamed.tfrecord")
     if case == "other size":
-        sha, size, count = converter.OFFICIAL_FILES[path.name]
-        monkeypatch.setattr(converter, "OFFICIAL_FILES", {path.name: (sha, size * 2, count)})
+        sha, size, count = records.OFFICIAL_FILES[path.name]
+        monkeypatch.setattr(records, "OFFICIAL_FILES", {path.name: (sha, size * 2, count)})
     _convert_loud(path, tmp_path / "out.hdf5", *flags)
     assert expected in capsys.readouterr().out
 
@@ -370,26 +371,26 @@ def test_jsonl_unknown_statistic(tmp_path, labels_20k_path, graph_row):
 
 
 def test_run_metric_values_tell_unset_from_zero():
-    metrics = converter.ModelMetrics()
+    metrics = records.ModelMetrics()
     metrics.evaluation_data.add()
     metrics.evaluation_data.add(training_time=0.0, validation_accuracy=0.5)
     metrics.evaluation_data.add(training_time=1.0, train_accuracy=0.25, validation_accuracy=0.5, test_accuracy=0.75)
-    values = converter.run_metric_values(metrics)
+    values = records.run_metric_values(metrics)
     assert values[0] == 0.0 and values[2] == 0.5 and values[4:] == [1.0, 0.25, 0.5, 0.75]
     assert math.isnan(values[1]) and math.isnan(values[3])
 
 
 def test_run_metric_values_of_missing_evaluations_are_nan():
-    metrics = converter.ModelMetrics()
+    metrics = records.ModelMetrics()
     metrics.evaluation_data.add()
     metrics.evaluation_data.add(training_time=2.0, train_accuracy=0.1, validation_accuracy=0.2, test_accuracy=0.3)
-    values = converter.run_metric_values(metrics)
+    values = records.run_metric_values(metrics)
     assert values[:4] == [2.0, 0.1, 0.2, 0.3] and all(math.isnan(v) for v in values[4:])
 
 
 def test_model_metrics_class_reads_the_hand_written_wire_format():
     raw = official_format.model_metrics(108, {"final_test_accuracy": 0.75, "halfway_training_time": 3.5}, 8555530)
-    metrics = converter.ModelMetrics.FromString(raw)
+    metrics = records.ModelMetrics.FromString(raw)
     assert metrics.trainable_parameters == 8555530 and len(metrics.evaluation_data) == 3
     assert metrics.evaluation_data[2].test_accuracy == 0.75 and metrics.evaluation_data[1].training_time == 3.5
     assert metrics.evaluation_data[2].current_epoch == 108
@@ -397,14 +398,14 @@ def test_model_metrics_class_reads_the_hand_written_wire_format():
 
 def test_masked_crc_and_frame_match_the_hand_written_framing():
     payload = b'["x", 108]'
-    assert converter.frame_record(payload) == official_format.frame(payload)
+    assert records.frame_record(payload) == official_format.frame(payload)
 
 
 def test_architectures_table_grows():
-    table = converter.Architectures(capacity=2)
+    table = records.Architectures(capacity=2)
     for i in range(5):
         row = table.add(f"{4 - i:032x}", i, 10 * i)
-        table.metrics[row, 3, 0, converter.RUN_KEYS["final_validation_accuracy"]] = i
+        table.metrics[row, 3, 0, records.RUN_KEYS["final_validation_accuracy"]] = i
         table.set_graph(row, [[0, 1], [0, 0]], ["input", "output"])
     arrays = table.arrays()
     assert arrays["hashes"].tolist() == [f"{i:032x}".encode() for i in range(5)]
@@ -414,7 +415,7 @@ def test_architectures_table_grows():
 
 
 def test_set_graph_rejects_bad_graphs():
-    table = converter.Architectures()
+    table = records.Architectures()
     row = table.add("0" * 32, 0, 0)
     for matrix, ops in [([[0, 2], [0, 0]], ["input", "output"]), ([[0, 1], [0, 0]], ["input", "conv", "output"]),
                         ([[0, 1], [0, 0]], ["input", "conv5x5"])]:
@@ -436,8 +437,8 @@ def _padded(rows):
 
 def test_graph_hashes_and_malformed_graphs_on_real_graphs(complete_rows, space):
     adjacency, operations, num_vertices = _padded(complete_rows)
-    assert not converter.malformed_graphs(adjacency, operations, num_vertices).any()
-    found = converter.graph_hashes(space, adjacency, operations, num_vertices)
+    assert not records.malformed_graphs(adjacency, operations, num_vertices).any()
+    found = records.graph_hashes(space, adjacency, operations, num_vertices)
     assert found.tolist() == [row["hash"].encode() for row in complete_rows]
     lower = adjacency.copy()
     lower[0, 1, 0] = 1
@@ -450,7 +451,7 @@ def test_graph_hashes_and_malformed_graphs_on_real_graphs(complete_rows, space):
     padding_edge[small, 0, 6] = 1
     for adj, ops, bad_row in [(lower, operations, 0), (no_output_edge, operations, 1), (adjacency, swapped, 2),
                               (padding_edge, operations, small)]:
-        assert np.flatnonzero(converter.malformed_graphs(adj, ops, num_vertices)).tolist() == [bad_row]
+        assert np.flatnonzero(records.malformed_graphs(adj, ops, num_vertices)).tolist() == [bad_row]
 
 
 def _converter_refuses(arguments, capsys, message):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import crossval
-import nasbench_data
+from nb101 import nasbench_data
 from dataset import graph_tensors, normalise_accuracy, training_rows
 from tools import split_train_val
 import engine

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-import nasbench_data
+from nb101 import nasbench_data
 from dataset import VERTEX_TYPES, Nb101Dataset, denormalise_accuracy, graph_tensors, normalise_accuracy
-from nasbench_data import read_hdf5, run_values, validation_labels
+from nb101.nasbench_data import read_hdf5, run_values, validation_labels
 from predictor_data import convert_rows, read_rows, validation_accuracy, write_split_file
 from reference_predictor import reference_label
 

@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-import nasbench_data
+from nb101 import nasbench_data
 import official_format
 from tools import nasbench_tfrecord_converter as converter
 from tools import split_train_val
@@ -213,7 +213,7 @@ def test_sigterm_inside_an_atomic_write_leaves_nothing(tmp_path, capsys):
 
 def test_outputs_follow_the_umask(tmp_path, space):
     """mkstemp makes 0600 files; outputs, the space cache among them, get what the umask gives."""
-    import search_space
+    from nb101 import search_space
     umask = os.umask(0o022)
     try:
         with nasbench_data.atomic_output(str(tmp_path / "a")) as tmp:

@@ -6,10 +6,10 @@ import numpy as np
 import torch
 import pytest
 
-import nasbench_data
+from nb101 import nasbench_data
 import search
-import search_space
-from tools import nasbench_tfrecord_converter as converter
+from nb101 import search_space
+from nb101 import records
 import cli
 import engine
 import search_methods
@@ -25,10 +25,10 @@ def pool_20k(hdf5_20k):
 def complete_pool(tmp_path_factory, complete_records_path):
     """The 56 complete records (3 runs each, with test accuracy) as a pool, and the records themselves."""
     path = str(tmp_path_factory.mktemp("data") / "complete.hdf5")
-    converter.convert(complete_records_path, path, quiet=True)
+    records.convert(complete_records_path, path, quiet=True)
     with open(complete_records_path) as f:
-        records = {r["hash"]: r for r in map(json.loads, f)}
-    return search_methods.load_pool(nasbench_data.read_hdf5(path)), records
+        by_hash = {r["hash"]: r for r in map(json.loads, f)}
+    return search_methods.load_pool(nasbench_data.read_hdf5(path)), by_hash
 
 
 # ---------------------------------------------------------------------------
@@ -39,9 +39,9 @@ def test_pool_holds_labelled_rows_with_their_runs(pool_20k, complete_pool):
     assert len(pool_20k) == 20001
     assert (pool_20k.num_runs == 1).all() and np.isnan(pool_20k.mean_test).all()
     assert np.array_equal(pool_20k.mean_validation, pool_20k.run_accuracy[:, 0])
-    pool, records = complete_pool
+    pool, by_hash = complete_pool
     for i in range(len(pool)):
-        runs = records[pool.hashes[i].decode()]["computed_stats"]["108"]
+        runs = by_hash[pool.hashes[i].decode()]["computed_stats"]["108"]
         validation = [run["final_validation_accuracy"] for run in runs]
         test = [run["final_test_accuracy"] for run in runs]
         assert pool.num_runs[i] == len(runs) == 3
@@ -259,11 +259,11 @@ def test_best_so_far_tracks_the_first_best_query_and_its_regret():
 def test_a_query_costs_the_training_time_of_the_run_it_returns(complete_pool, run_method):
     """On the complete records (3 runs each, their own training times): every query's value and cost are one and
     the same run's final validation accuracy and training time, and a run's hours are the sum of its queries'."""
-    pool, records = complete_pool
+    pool, by_hash = complete_pool
     oracle, _ = run_method("random", pool, runs=3, budget=40)
     for r in range(3):
         for row, value, seconds in zip(oracle.rows[r], oracle.values[r], oracle.seconds[r]):
-            runs = records[pool.hashes[row].decode()]["computed_stats"]["108"]
+            runs = by_hash[pool.hashes[row].decode()]["computed_stats"]["108"]
             assert (value, seconds) in [(np.float32(run["final_validation_accuracy"]),
                                          np.float32(run["final_training_time"])) for run in runs]
     trace = search_report.best_so_far(pool, oracle.rows, oracle.values, oracle.seconds)
@@ -353,7 +353,7 @@ def test_cli_reports_test_accuracy_where_the_data_has_it(tmp_path, complete_reco
     """The 56 complete records carry test accuracy: the table gives the chosen architecture's mean test accuracy;
     labels_20k has none, and the table says so."""
     path = str(tmp_path / "complete.hdf5")
-    converter.convert(complete_records_path, path, quiet=True)
+    records.convert(complete_records_path, path, quiet=True)
     out = tmp_path / "complete"
     assert search.main(["--data", path, "--methods", "random", "--runs", "3", "--budget", "40",
                         "--output_dir", str(out), "--quiet"]) == 0

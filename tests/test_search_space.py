@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-import search_space
-from search_space import INPUT, OUTPUT, OPS
+from nb101 import search_space
+from nb101.search_space import INPUT, OUTPUT, OPS
 
 
 def _graph_rows(path):

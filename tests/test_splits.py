@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-import nasbench_data
+from nb101 import nasbench_data
 from tools import nasbench_tfrecord_converter as converter
 from tools import split_train_val
 

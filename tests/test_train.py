@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
-import nasbench_data
+from nb101 import nasbench_data
 import train
 from dataset import Nb101Dataset, denormalise_accuracy
 from model import GCN

@@ -24,14 +24,14 @@ from tqdm import tqdm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import nasbench_data  # noqa: E402
-import search_space  # noqa: E402
-from tools import nasbench_tfrecord_converter as converter  # noqa: E402
+from nb101 import nasbench_data  # noqa: E402
+from nb101 import search_space  # noqa: E402
+from nb101 import records  # noqa: E402
 
 CONVERTER = os.path.join(ROOT, "tools", "nasbench_tfrecord_converter.py")
 LABELS_20K = os.path.join(ROOT, "..", "shared", "nb101", "labels_20k.jsonl")
 FULL_RECORDS = search_space.NUM_ARCHITECTURES * len(nasbench_data.EPOCHS) * nasbench_data.NUM_RUNS
-ENUMERATE = ("import sys, time; sys.path.insert(0, sys.argv[1]); import search_space; t = time.time(); "
+ENUMERATE = ("import sys, time; sys.path.insert(0, sys.argv[1]); from nb101 import search_space; t = time.time(); "
              "search_space.enumerate_space(sys.argv[2], progress=False); print(time.time() - t)")
 
 
@@ -53,7 +53,7 @@ def made_up_metrics(count, seed=0):
     rng = np.random.RandomState(seed)
     blobs = []
     for _ in range(count):
-        metrics = converter.ModelMetrics(trainable_parameters=int(rng.randint(200_000, 50_000_000)),
+        metrics = records.ModelMetrics(trainable_parameters=int(rng.randint(200_000, 50_000_000)),
                                          total_time=float(rng.uniform(100, 5000)))
         for epoch in (0.0, 54.0, 108.0):
             metrics.evaluation_data.add(current_epoch=epoch, training_time=float(rng.uniform(0, 5000)),
@@ -63,15 +63,15 @@ def made_up_metrics(count, seed=0):
     return blobs
 
 
-def write_synthetic_tfrecord(path, space, records, quiet=False):
-    """Official-format file of `records` records: real hashes and graphs, made-up metrics."""
+def write_synthetic_tfrecord(path, space, count, quiet=False):
+    """Official-format file of `count` records: real hashes and graphs, made-up metrics."""
     blobs = made_up_metrics(256)
     names = {search_space.INPUT_CODE: "input", search_space.OUTPUT_CODE: "output", **dict(enumerate(search_space.OPS))}
     per_architecture = len(nasbench_data.EPOCHS) * nasbench_data.NUM_RUNS
     written = 0
     with open(path, "wb", buffering=1 << 22) as f, \
-            tqdm(total=records, unit=" records", unit_scale=True, disable=quiet, desc="write") as bar:
-        for i in range(-(-records // per_architecture)):
+            tqdm(total=count, unit=" records", unit_scale=True, disable=quiet, desc="write") as bar:
+        for i in range(-(-count // per_architecture)):
             n = int(space.num_vertices[i])
             key = space.hashes[i].decode()
             adjacency = "".join(map(str, space.adjacency[i, :n, :n].ravel().tolist()))
@@ -79,10 +79,10 @@ def write_synthetic_tfrecord(path, space, records, quiet=False):
             batch = []
             for epochs in nasbench_data.EPOCHS:
                 for run in range(nasbench_data.NUM_RUNS):
-                    if written + len(batch) == records:
+                    if written + len(batch) == count:
                         break
                     blob = blobs[(i + run + epochs) % len(blobs)]
-                    batch.append(converter.frame_record(
+                    batch.append(records.frame_record(
                         json.dumps([key, epochs, adjacency, operations, blob]).encode()))
             f.write(b"".join(batch))
             written += len(batch)

@@ -27,7 +27,7 @@ from dataset import Nb101Dataset, denormalise_accuracy, training_rows  # noqa: E
 from engine import fit, predict  # noqa: E402
 from metrics import regression_metrics  # noqa: E402
 from model import PREDICTORS  # noqa: E402
-from nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, write_json  # noqa: E402
+from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, write_json  # noqa: E402
 
 SIZES = (43, 86, 172, 334, 860)
 NAMES = {"gcn": "GCN", "mlp": "MLP", "cnn": "CNN"}

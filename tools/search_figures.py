@@ -31,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from flags import DENORMALS, SEARCH_NUM_TRAIN, SEARCH_RUNS, SWEEP_SIZES, non_negative_int, positive_int  # noqa: E402
-from nasbench_data import DEFAULT_HDF5, atomic_output, interruptible, output_dir_problem  # noqa: E402
+from nb101.nasbench_data import DEFAULT_HDF5, atomic_output, interruptible, output_dir_problem  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ("main", "predictors", "sweep")

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import flags  # noqa: E402
-import nasbench_data  # noqa: E402
+from nb101 import nasbench_data  # noqa: E402
 
 RANDOM_SIZES = (172, 334, 860, 100, 424, 4236)  # drawing order matters: it fixes every split
 FILTERED_SIZES = (172, 334, 860)  # the reproduction's 91-N splits

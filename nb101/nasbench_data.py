@@ -1,6 +1,6 @@
 """The project's data files: the NAS-Bench-101 HDF5, its labels, and the split index file.
 
-    python nasbench_data.py data/nasbench.hdf5     # summary of an HDF5 file
+    python -m nb101.nasbench_data data/nasbench.hdf5     # summary of an HDF5 file
 
 HDF5 schema (that of the public PyTorch reproduction, so its readers keep working):
   hash (N,) S32, num_vertices (N,) int8, trainable_parameters (N,) int64,
@@ -22,7 +22,7 @@ import tempfile
 
 import numpy as np
 
-from search_space import MAX_VERTICES, usual_permissions
+from .search_space import MAX_VERTICES, usual_permissions
 
 DEFAULT_HDF5 = "data/nasbench.hdf5"
 DEFAULT_SPLITS = "data/train.npz"

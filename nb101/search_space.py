@@ -1,6 +1,6 @@
 """NAS-Bench-101 search space: pruning, validity, the official module hash, enumeration.
 
-    python search_space.py          # enumerate the space (or load data/space.npz) and print counts
+    python -m nb101.search_space    # enumerate the space (or load its cache) and print counts
 
 A cell is a DAG of at most 7 vertices (first = input, last = output) and at most 9
 edges, given as an upper-triangular 0/1 adjacency matrix and a list of op names.
@@ -34,7 +34,21 @@ INPUT_CODE, OUTPUT_CODE = -1, -2
 UNIQUE_COUNTS = {2: 1, 3: 6, 4: 84, 5: 2441, 6: 62010, 7: 359082}
 NUM_ARCHITECTURES = sum(UNIQUE_COUNTS.values())  # 423,624
 CACHE_VERSION = 1
-DEFAULT_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "space.npz")
+CACHE_DIR_VARIABLE = "NB101_CACHE_DIR"
+
+
+def cache_dir():
+    """Where nb101 keeps what it builds once (the enumerated space, HDF5 copies of TFRecord files):
+    $NB101_CACHE_DIR if set, else $XDG_CACHE_HOME/nb101, else ~/.cache/nb101."""
+    if os.environ.get(CACHE_DIR_VARIABLE):
+        return os.environ[CACHE_DIR_VARIABLE]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "nb101")
+
+
+def default_space_cache():
+    """The enumerated space's cache file: space.npz in cache_dir()."""
+    return os.path.join(cache_dir(), "space.npz")
 
 
 # ---------------------------------------------------------------------------
@@ -123,16 +137,24 @@ def is_valid(matrix, ops):
 
 
 def hash_module(matrix, labels):
-    """The official module hash of an already pruned graph with integer labels."""
+    """The official module hash of an already pruned graph with integer labels.
+
+    Each vertex starts as the MD5 of str((out_degree, in_degree, label)) in plain ints; then,
+    once per vertex, becomes the MD5 of its in-neighbours' hashes sorted, '|', its
+    out-neighbours' hashes sorted, '|', its own; the key is the MD5 of str(sorted hashes).
+    """
     matrix = np.asarray(matrix)
     n = matrix.shape[0]
     in_degree = [int(x) for x in matrix.sum(axis=0)]
     out_degree = [int(x) for x in matrix.sum(axis=1)]
+    edges = matrix.tolist()  # plain lists: indexing numpy arrays inside these loops would cost most of the time
+    in_neighbours = [[w for w in range(n) if edges[w][v]] for v in range(n)]
+    out_neighbours = [[w for w in range(n) if edges[v][w]] for v in range(n)]
     hashes = [_md5(str((out_degree[v], in_degree[v], int(labels[v])))) for v in range(n)]
     for _ in range(n):
         hashes = [
-            _md5("".join(sorted(hashes[w] for w in range(n) if matrix[w, v]))
-                 + "|" + "".join(sorted(hashes[w] for w in range(n) if matrix[v, w]))
+            _md5("".join(sorted(hashes[w] for w in in_neighbours[v]))
+                 + "|" + "".join(sorted(hashes[w] for w in out_neighbours[v]))
                  + "|" + hashes[v])
             for v in range(n)
         ]
@@ -556,8 +578,15 @@ def load_space_cache(path):
     return space
 
 
-def enumerate_space(cache_path=DEFAULT_CACHE, progress=True):
-    """The whole search space, loaded from cache_path or built (and cached) when it is not usable."""
+def enumerate_space(cache_path=None, progress=True):
+    """The whole search space, loaded from its cache or built (and cached) when the cache is not usable.
+
+    Args:
+      cache_path: the cache file; None for default_space_cache(), "" for no cache.
+      progress: print what is being built to stderr.
+    """
+    if cache_path is None:
+        cache_path = default_space_cache()
     if cache_path and os.path.exists(cache_path):
         space = load_space_cache(cache_path)
         if space is not None:
