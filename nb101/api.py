@@ -24,6 +24,9 @@ API. What differs, and why:
   has; `query` still draws `random.randint(0, 2)` as the official API does and takes run
   `draw % runs`; a metric the file lacks is None (never NaN), and a missing training time
   adds nothing to the time budget. `trainable_parameters` is None where the file lacks it.
+- A query finds its cell's hash in the enumerated space's class table when this machine has
+  the space's cache (any conversion makes it), instead of computing the MD5 hash (the same
+  hash, tested equal; about 0.1 ms a query less).
 - Beyond the official API: `query_batch` (many specs or hashes at once, as arrays, same
   draws and budget as a loop of `query`), `arrays()` (the whole table as numpy arrays) and
   `iterate_space()` (all 423,624 cells of the space).
@@ -171,6 +174,7 @@ class NASBench:
         self.valid_epochs = {nasbench_data.EPOCHS[i] for i in self._budgets}
         self.fixed_statistics = _LazyMapping(self, self._fixed_statistics)
         self.computed_statistics = _LazyMapping(self, self._computed_statistics)
+        self._space = None  # the enumerated space, loaded at the first query (False: this machine has no cache)
         self.history = {}
         self.training_time_spent = 0.0
         self.total_epochs_spent = 0
@@ -316,13 +320,27 @@ class NASBench:
 
     def _row_of_spec(self, model_spec):
         self._check_spec(model_spec)
-        module_hash = model_spec.hash_spec(self.config["available_ops"])
+        module_hash = self._module_hash(model_spec)
         row = self._row_of.get(module_hash)
         if row is None:
             raise OutOfDomainError(f"the cell {module_hash} is valid, but {self.dataset_file} does not hold it: "
                                    f"it holds {len(self):,} of the {search_space.NUM_ARCHITECTURES:,} "
                                    "architectures of the space")
         return row
+
+    def _module_hash(self, model_spec):
+        """model_spec.hash_spec(available_ops), read from the enumerated space's class table (no MD5) when this
+        machine has the space's cache; the table is loaded at the first query."""
+        if self._space is None:
+            self._space = search_space.load_space_cache(search_space.default_space_cache()) or False
+        matrix = model_spec.matrix
+        if self._space and self.config["available_ops"] == CONFIG["available_ops"] and \
+                ((matrix == 0) | (matrix == 1)).all():
+            labels = [-1] + [search_space.OPS.index(op) for op in model_spec.ops[1:-1]] + [-2]
+            index = self._space.index_of(matrix, labels)
+            if index >= 0:
+                return self._space.hashes[index].decode()
+        return model_spec.hash_spec(self.config["available_ops"])
 
     def _row_of_cell(self, cell):
         if isinstance(cell, ModelSpec):

@@ -426,6 +426,26 @@ class Space:
     def __len__(self):
         return len(self.hashes)
 
+    def index_of(self, matrix, labels):
+        """Architecture index of one pruned cell (n x n 0/1 matrix, output at n-1, integer labels as for
+        hash_module), or -1 when it is not in the space. The same answer as finding hash_module's hash
+        in `hashes`, read from the class table instead: no MD5, a few microseconds."""
+        n = len(labels)
+        if not 2 <= n <= MAX_VERTICES:
+            return -1
+        edges = np.asarray(matrix).tolist()
+        mask = sum(1 << (x + y * (y - 1) // 2) for y in range(n) for x in range(y) if edges[x][y])
+        code = 0
+        for label in labels[1:-1]:
+            code = code * 3 + int(label)
+        position = self._mask_positions(n).get(mask)
+        return -1 if position is None else int(self.class_index[n][position, code])
+
+    def _mask_positions(self, n):
+        if not hasattr(self, "_positions"):
+            self._positions = {size: dict(zip(masks.tolist(), range(len(masks)))) for size, masks in self.masks.items()}
+        return self._positions[n]
+
     def lookup(self, adjacency, operations):
         """Architecture index of each spec in a batch, -1 where a spec is invalid.
 

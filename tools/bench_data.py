@@ -1,4 +1,4 @@
-"""Benchmark the data layer: enumeration, cache load, and the converter on jsonl and TFRecord input.
+"""Benchmark the data layer: enumeration, cache load, the converter on jsonl and TFRecord input, and nb101.api.
 
     python tools/bench_data.py                     # full size: 5,083,488 records, a ~2 GB temporary file
     python tools/bench_data.py --records 500000    # quicker
@@ -6,9 +6,12 @@
 Times (a) enumerating the space from scratch into a temporary cache and loading that
 cache, (b) converting ../shared/nb101/labels_20k.jsonl, (c) writing an official-format
 TFRecord from the enumerated space (real hashes and graphs, 4 budgets x 3 runs each;
-its METRIC VALUES ARE MADE UP, for timing only, never results) and converting it. Each
-step runs in its own process so its peak RSS can be measured; times are wall-clock and
-include starting Python. Prints a Markdown table; temporary files are removed.
+its METRIC VALUES ARE MADE UP, for timing only, never results) and converting it, (d) the
+API on that file: `NASBench(tfrecord)`'s first load (its conversion into the cache),
+`NASBench(hdf5)`'s load, 10,000 `query` calls on the specs of 10,000 random hashes, and
+`get_metrics_from_hash` over every hash. Each step runs in its own process so its peak RSS
+can be measured; times are wall-clock and include starting Python, except where a row says
+"in-process". Prints a Markdown table; temporary files are removed.
 """
 import argparse
 import base64
@@ -26,13 +29,38 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from nb101 import nasbench_data  # noqa: E402
 from nb101 import search_space  # noqa: E402
-from nb101 import records  # noqa: E402
+from nb101 import api, records  # noqa: E402
 
 CONVERTER = os.path.join(ROOT, "tools", "nasbench_tfrecord_converter.py")
 LABELS_20K = os.path.join(ROOT, "..", "shared", "nb101", "labels_20k.jsonl")
 FULL_RECORDS = search_space.NUM_ARCHITECTURES * len(nasbench_data.EPOCHS) * nasbench_data.NUM_RUNS
 ENUMERATE = ("import sys, time; sys.path.insert(0, sys.argv[1]); from nb101 import search_space; t = time.time(); "
              "search_space.enumerate_space(sys.argv[2], progress=False); print(time.time() - t)")
+API_STEP = "import sys; sys.path.insert(0, sys.argv[1]); from tools import bench_data; bench_data.api_step(*sys.argv[2:])"
+QUERIES = 10_000
+
+
+def api_step(step, path, cache_dir):
+    """One API measurement, printed as in-process seconds: 'load' (NASBench(path)), or 'use' (QUERIES query calls,
+    then get_metrics_from_hash over every hash, on an object loaded first)."""
+    start = time.time()
+    nasbench = api.NASBench(path, seed=0, cache_dir=cache_dir, verbose=False)
+    if step == "load":
+        print(time.time() - start)
+        return
+    hashes = list(nasbench.hash_iterator())
+    specs = []
+    for i in np.random.RandomState(0).choice(len(hashes), QUERIES):
+        fixed = nasbench.fixed_statistics[hashes[i]]
+        specs.append(api.ModelSpec(fixed["module_adjacency"], fixed["module_operations"]))
+    start = time.time()
+    for spec in specs:
+        nasbench.query(spec)
+    queries = time.time() - start
+    start = time.time()
+    for module_hash in hashes:
+        nasbench.get_metrics_from_hash(module_hash)
+    print(queries, time.time() - start)
 
 
 def run_measured(command):
@@ -89,6 +117,21 @@ def write_synthetic_tfrecord(path, space, count, quiet=False):
             bar.update(len(batch))
 
 
+def api_rows(tfrecord, cache_dir, hdf5):
+    """Table rows of the API's steps on a TFRecord and on its HDF5."""
+    step = [sys.executable, "-c", API_STEP, ROOT]
+    _, seconds, rss = run_measured(step + ["load", tfrecord, cache_dir])
+    rows = [("`NASBench(tfrecord)`, first load: converts into the cache", seconds, "", rss)]
+    out, seconds, rss = run_measured(step + ["load", hdf5, cache_dir])
+    rows.append(("`NASBench(hdf5)` load (in-process time; whole process in the next column)", float(out),
+                 f"{seconds:.1f} s whole process", rss))
+    out, _, _ = run_measured(step + ["use", hdf5, cache_dir])
+    queries, metrics = map(float, out.split())
+    rows.append((f"{QUERIES:,} `query` calls (in-process)", queries, f"{QUERIES / queries:,.0f} queries/s", None))
+    rows.append(("`get_metrics_from_hash` over every hash (in-process)", metrics, "", None))
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=FULL_RECORDS,
@@ -127,6 +170,7 @@ def main(argv=None):
         _, seconds, rss = run_measured(convert + [tfrecord])
         rows.append((f"convert that TFRecord ({args.records:,} records)", seconds,
                      f"{args.records / seconds:,.0f} records/s", rss))
+        rows += api_rows(tfrecord, os.path.join(tmp, "api_cache"), os.path.join(tmp, "out.hdf5"))
     print("\n| step | seconds | rate | peak RSS (MB) |\n|---|---:|---:|---:|")
     for name, seconds, rate, rss in rows:
         print(f"| {name} | {seconds:.1f} | {rate} | {'' if rss is None else f'{rss:,.0f}'} |")

@@ -1,0 +1,300 @@
+"""The project's data files: the NAS-Bench-101 HDF5, its labels, and the split index file.
+
+    python -m nb101.nasbench_data data/nasbench.hdf5     # summary of an HDF5 file
+
+HDF5 schema (that of the public PyTorch reproduction, so its readers keep working):
+  hash (N,) S32, num_vertices (N,) int8, trainable_parameters (N,) int64,
+  adjacency (N, 7, 7) int8 (padded), operations (N, 7) int8 (-1 input, -2 output,
+  0 conv3x3, 1 conv1x1, 2 maxpool, 0 padding), metrics (N, 4, 3, 2, 4) float32:
+  epochs (4, 12, 36, 108) x runs x (halfway, final) x (training_time,
+  train_accuracy, validation_accuracy, test_accuracy); NaN where the source has no value.
+
+Split file (`data/train.npz`): one int64 index array per split name, plus
+`__hdf5_digest__`, the SHA256 of the HDF5's hash list, so that a split file made
+for other data is refused.
+"""
+import contextlib
+import hashlib
+import os
+import signal
+import sys
+import tempfile
+
+import numpy as np
+
+from .search_space import MAX_VERTICES, usual_permissions
+
+DEFAULT_HDF5 = "data/nasbench.hdf5"
+DEFAULT_SPLITS = "data/train.npz"
+EPOCHS = (4, 12, 36, 108)
+NUM_RUNS = 3
+CHECKPOINTS = ("halfway", "final")
+FIELDS = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
+METRICS_SHAPE = (len(EPOCHS), NUM_RUNS, len(CHECKPOINTS), len(FIELDS))
+DATASETS = ("hash", "num_vertices", "trainable_parameters", "adjacency", "operations", "metrics")
+# label normalisation of the paper's predictor, and the "blown training" threshold
+LABEL_MEAN, LABEL_STD = 0.908192, 0.023961
+BLOWN_ACCURACY = 0.2
+GOOD_ACCURACY = 0.91  # a "good" architecture: the cascade's classifier label, the 91-N / denoise-91 filters
+DIGEST_KEY = "__hdf5_digest__"
+CONVERT_HINT = "python tools/nasbench_tfrecord_converter.py --input ../shared/nb101/labels_20k.jsonl"
+SPLIT_HINT = "python tools/split_train_val.py"
+
+
+class DataError(Exception):
+    """A data or split file is missing or does not fit; the message says what to do."""
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yield a temporary path next to `path`; rename it to `path` only if the block succeeds."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = None
+    try:  # mkstemp inside the try: an interrupt right after it still removes the file
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+        os.close(fd)
+        yield tmp
+        usual_permissions(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_outputs(*paths):
+    """atomic_output for several files: the block writes all of them to temporary files, which replace the
+    outputs together, one rename after another, only when the block succeeds; a failure or an interrupt
+    anywhere in the block leaves every previous output as it was."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(atomic_output(path)) for path in paths]
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interruptible():
+    """Run the block with SIGTERM handled like SIGINT (a file being written is removed, the previous output kept);
+    an interrupt ends the program with a message and exit status 130 instead of a traceback."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        print("interrupted: no output was replaced", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def check_output_file(output, *inputs):
+    """DataError unless `output` can be written as a new file without touching any of `inputs`: not one of them
+    (also through a link), not a directory, in a directory that exists or can be made, writable."""
+    target = os.path.realpath(output)
+    for source in inputs:
+        if os.path.realpath(source) == target or (os.path.exists(source) and os.path.exists(output)
+                                                  and os.path.samefile(source, output)):
+            raise DataError(f"output {output} is the input {source}; writing it would destroy the input. "
+                            f"Choose another --output")
+    if os.path.isdir(output):
+        raise DataError(f"output {output} is a directory; give a file name")
+    problem = directory_problem(os.path.dirname(target))
+    if problem:
+        raise DataError(f"output {output}: {problem}")
+    if os.path.exists(output) and not os.access(output, os.W_OK):
+        raise DataError(f"output {output} is not writable")
+
+
+def output_dir_problem(path):
+    """Why `path` cannot be an output folder (made as needed), or None: an existing file is not one."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        return "exists and is not a directory"
+    return directory_problem(path)
+
+
+def directory_problem(directory):
+    """Why files cannot be written in `directory` (made as needed), or None: the nearest part of the path that
+    exists must be a writable directory."""
+    existing = directory or "."
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing) or "."
+    if not os.path.isdir(existing):
+        return f"{existing} is a file, not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    try:  # what os.access cannot see (root, read-only mounts, /proc): a real file, removed at once
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        return f"{existing} is not writable ({e.strerror})"
+    return None
+
+
+def json_safe(content):
+    """`content` with every NaN or infinite float replaced by None (null): bare NaN is not valid JSON."""
+    if isinstance(content, float):
+        return content if np.isfinite(content) else None
+    if isinstance(content, dict):
+        return {key: json_safe(value) for key, value in content.items()}
+    if isinstance(content, (list, tuple)):
+        return [json_safe(value) for value in content]
+    return content
+
+
+def write_json(path, content):
+    """Write `content` as indented, valid JSON (NaN as null), atomically."""
+    import json
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(json_safe(content), f, indent=2, allow_nan=False)
+
+
+def metric_index(field, epochs=108, checkpoint="final"):
+    """Index tuple into the last three axes of `metrics` for, e.g., ('validation_accuracy', 108)."""
+    return EPOCHS.index(epochs), CHECKPOINTS.index(checkpoint), FIELDS.index(field)
+
+
+def run_values(metrics, field="validation_accuracy", epochs=108, checkpoint="final"):
+    """(N, 3) values of one metric for every run (NaN where missing)."""
+    e, c, f = metric_index(field, epochs, checkpoint)
+    return metrics[:, e, :, c, f].astype(np.float64)
+
+
+def validation_labels(metrics):
+    """Label of every architecture, the public reproduction's rule: first run's 108-epoch final validation accuracy.
+
+    A blown run (< 0.2) or a missing one is replaced by the next run that is neither; if
+    every run there is is blown, the label is the normalisation constant LABEL_MEAN (the
+    reproduction's `return np.array(self.MEAN)`). NaN (no label) only for a row with no
+    108-epoch run at all, which the official data never has.
+    """
+    runs = run_values(metrics)
+    good = np.isfinite(runs) & (runs >= BLOWN_ACCURACY)
+    labels = runs[np.arange(len(runs)), np.argmax(good, axis=1)]
+    labels[~good.any(axis=1)] = LABEL_MEAN
+    labels[~np.isfinite(runs).any(axis=1)] = np.nan
+    return labels
+
+
+def first_run_accuracy(metrics):
+    """(N,) first run's raw 108-epoch final validation accuracy (NaN where missing): what the reproduction's
+    `91-N` / `denoise-*` filters test (`metrics[:, -1, 0, -1, 2] > threshold`), not the resampled label."""
+    return run_values(metrics)[:, 0]
+
+
+def hashes_digest(hashes):
+    """SHA256 of the HDF5's hash list in row order: identifies the data a split file belongs to."""
+    digest = hashlib.sha256()
+    for h in np.asarray(hashes, dtype="S32"):
+        digest.update(h)
+    return digest.hexdigest()
+
+
+def write_hdf5(path, hashes, num_vertices, trainable_parameters, adjacency, operations, metrics):
+    """Write the HDF5 atomically: an existing file is only replaced by a complete new one."""
+    import h5py
+    arrays = {
+        "hash": np.asarray(hashes, dtype="S32"),
+        "num_vertices": np.asarray(num_vertices, dtype=np.int8),
+        "trainable_parameters": np.asarray(trainable_parameters, dtype=np.int64),
+        "adjacency": np.asarray(adjacency, dtype=np.int8),
+        "operations": np.asarray(operations, dtype=np.int8),
+        "metrics": np.asarray(metrics, dtype=np.float32),
+    }
+    n = len(arrays["hash"])
+    assert all(len(a) == n for a in arrays.values()), "all datasets must have one row per architecture"
+    assert arrays["metrics"].shape[1:] == METRICS_SHAPE
+    with atomic_output(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for name, array in arrays.items():  # fletcher32: a checksum per chunk, so corruption fails the read
+                f.create_dataset(name, data=array, fletcher32=True, chunks=True)
+
+
+def read_hdf5(path=DEFAULT_HDF5):
+    """All datasets of the HDF5 as numpy arrays; DataError with the command to run if unusable."""
+    import h5py
+    if not os.path.exists(path):
+        raise DataError(f"{path} not found. Create it with:\n  {CONVERT_HINT} --output {path}")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [name for name in DATASETS if name not in f]
+            if missing:
+                raise DataError(f"{path} lacks datasets {missing}; re-create it with:\n  {CONVERT_HINT}")
+            data = {name: f[name][()] for name in DATASETS}
+    except OSError as e:
+        raise DataError(f"{path} is not a readable HDF5 file ({e}); re-create it with:\n  {CONVERT_HINT}") from None
+    problem = hdf5_problem(data)
+    if problem:
+        raise DataError(f"{path}: {problem}; the file is damaged or not made by the converter. Re-create it with:"
+                        f"\n  {CONVERT_HINT}")
+    return data
+
+
+def hdf5_problem(data):
+    """What is wrong with the HDF5's arrays (shapes, dtypes, hashes, vertex counts, operations), or None."""
+    n = len(data["hash"])
+    shapes = {"hash": (n,), "num_vertices": (n,), "trainable_parameters": (n,),
+              "adjacency": (n, MAX_VERTICES, MAX_VERTICES), "operations": (n, MAX_VERTICES),
+              "metrics": (n, *METRICS_SHAPE)}
+    kinds = {"hash": "S", "num_vertices": "i", "trainable_parameters": "i", "adjacency": "i", "operations": "i",
+             "metrics": "f"}
+    for name, shape in shapes.items():
+        if data[name].shape != shape or data[name].dtype.kind != kinds[name]:
+            return f"dataset {name} is {data[name].dtype} {data[name].shape}, expected {kinds[name]} {shape}"
+    hashes = data["hash"]
+    well_formed = np.char.str_len(hashes) == 32
+    if well_formed.all():
+        hex_digits = np.frombuffer(hashes.tobytes(), dtype=np.uint8).reshape(n, 32)
+        well_formed = (((hex_digits >= ord("0")) & (hex_digits <= ord("9")))
+                       | ((hex_digits >= ord("a")) & (hex_digits <= ord("f")))).all(axis=1)
+    if not well_formed.all():
+        return f"row {int(np.argmin(well_formed))} has a malformed hash {hashes[np.argmin(well_formed)]!r}"
+    if len(np.unique(hashes)) != n:
+        return "its hashes are not unique"
+    vertices = data["num_vertices"]
+    wrong = (vertices < 2) | (vertices > MAX_VERTICES)
+    if wrong.any():
+        row = int(np.argmax(wrong))
+        return f"row {row} has {vertices[row]} vertices, expected 2 to {MAX_VERTICES}"
+    operations, adjacency = data["operations"], data["adjacency"]
+    if ((operations < -2) | (operations > 2)).any() or ((adjacency != 0) & (adjacency != 1)).any():
+        return "operations outside -2..2 or adjacency entries other than 0 and 1"
+    return None
+
+
+def read_splits(path, hashes):
+    """The split file's {name: indices}, refused unless it was made for the HDF5 with `hashes`."""
+    if not os.path.exists(path):
+        raise DataError(f"{path} not found. Create it with:\n  {SPLIT_HINT} --splits {path}")
+    try:
+        with np.load(path) as f:
+            contents = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"{path} is not a readable split file ({e}); re-create it with:\n  {SPLIT_HINT}") from None
+    digest = contents.pop(DIGEST_KEY, None)
+    if digest is None or str(digest) != hashes_digest(hashes):
+        raise DataError(f"{path} was not made from this HDF5 (its hash-list digest differs); "
+                        f"re-create it with:\n  {SPLIT_HINT}")
+    for name, index in contents.items():
+        if index.ndim != 1 or (len(index) and (index.min() < 0 or index.max() >= len(hashes))):
+            raise DataError(f"{path}: split {name!r} has indices outside 0..{len(hashes) - 1}; "
+                            f"re-create it with:\n  {SPLIT_HINT}")
+    return contents
+
+
+def select_split(splits, name, path=DEFAULT_SPLITS):
+    """Indices of split `name`; DataError listing the available names when it is unknown."""
+    if name not in splits:
+        raise DataError(f"unknown split {name!r} in {path}; available: {', '.join(sorted(splits))}")
+    return splits[name].astype(np.int64)
+
+
+if __name__ == "__main__":
+    data = read_hdf5(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_HDF5)
+    labels = validation_labels(data["metrics"])
+    runs = np.isfinite(data["metrics"]).any(axis=(3, 4)).sum(axis=(0, 2))  # (epochs,) runs present
+    print(f"{len(labels):,} architectures, {int(np.isfinite(labels).sum()):,} with a label "
+          f"(mean {np.nanmean(labels):.4f}, max {np.nanmax(labels):.4f}); "
+          f"runs present per budget {dict(zip(EPOCHS, runs.tolist()))}")
