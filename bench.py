@@ -172,7 +172,7 @@ def bench(args, device):
     one_set = [(torch.arange(len(train_set)), train_set.target)]
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # its first use imports torch._dynamo (1.3 s): not timed
 
-    batch_size = cli.RECIPES["faithful"]["batch_size"]
+    batch_size = cli.RECIPES["faithful"].batch_size
 
     def train(training_sets=one_set, **options):
         """A fit of the bench's settings (epochs, batch size, device), any of them overridden by `options`."""
@@ -226,7 +226,7 @@ def bench(args, device):
         wall, cv_cpu, threads)
     # what the search's fits cost at the least: their products at this machine's peak (the faithful recipe)
     peak = float32_peak_gflops(device)
-    epochs = cli.RECIPES["faithful"]["epochs"]
+    epochs = cli.RECIPES["faithful"].epochs
     step_flops = training_step_flops(train_set.graphs, batch_size)
     row(f"float32 products at this machine's peak: {peak:.0f} GFLOPS (2,048 x 2,048 by 2,048 x 2,048, best of 5); "
         f"one GCN training step (batch {batch_size}, forward and backward): {step_flops / 1e6:.1f} MFLOP")

@@ -1,6 +1,6 @@
-"""What the command-line scripts share: flag types, the two recipes, device and thread flags, error handling.
+"""What the command-line scripts share: flag types, the recipe flags, device and thread flags, error handling.
 
-    python -c "import cli; print(cli.RECIPES)"
+    python -c "import cli; help(cli.add_recipe_arguments)"
 
 Every script that trains predictors (train.py, cascade.py, crossval.py, search.py, bench.py)
 takes its flags from here, so a flag means the same and is checked the same everywhere: a bad
@@ -17,21 +17,12 @@ from dataset import Nb101Dataset
 from flags import DENORMALS, dropout_rate, non_negative_float, non_negative_int, positive_float, positive_int  # noqa: F401
 from engine import BACKENDS, product_slowdown, resolve_device, subnormal_slowdown
 from model import PRECISIONS, PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
+from recipes import RECIPES
 from nb101.nasbench_data import DataError, interruptible, output_dir_problem
 
 # ---------------------------------------------------------------------------
 # recipes
 
-# The two recipes. "faithful": the public reproduction's semantics exactly (REFERENCE.md), the
-# default. "improved": chosen by 5-fold cross-validation on the training architectures only
-# (crossval.py; the procedure and the grid are in the README). Flags given on the command line
-# override single values of either.
-RECIPES = {
-    "faithful": dict(propagation="faithful", readout_init="torch", hidden=144, epochs=300, lr=1e-4, wd=1e-3,
-                     batch_size=10, dropout=0.1, loss="mse", ensemble=1),
-    "improved": dict(propagation="uniform", readout_init="torch", hidden=144, epochs=600, lr=1e-3, wd=1e-3,
-                     batch_size=10, dropout=0.1, loss="mse+hinge", ensemble=1),
-}
 # recipe key -> command-line flag (the reproduction's flag names where it has them)
 RECIPE_FLAGS = {"propagation": "propagation", "readout_init": "readout_init", "hidden": "gcn_hidden",
                 "epochs": "epochs", "lr": "lr", "wd": "wd", "batch_size": "train_batch_size", "dropout": "dropout",
@@ -85,7 +76,7 @@ def fill_recipe(args):
     """args with every recipe flag left unset taken from args.recipe (in place)."""
     for key, flag in RECIPE_FLAGS.items():
         if getattr(args, flag, None) is None:
-            setattr(args, flag, RECIPES[args.recipe][key])
+            setattr(args, flag, getattr(RECIPES[args.recipe], key))
     return args
 
 
@@ -136,6 +127,11 @@ def advise_on_denormals(args, device):
         print(f"note: on this CPU a product with 1 % subnormal weights takes {slowdown:.0f} x as long as without; "
               "--denormals flush trains faster here (treats subnormals as zero: results close to, not "
               "bit-identical with, the default's; see the README)", file=sys.stderr)
+
+
+def recipe_of(args):
+    """The recipes.Recipe that the (recipe-resolved) command line describes."""
+    return RECIPES[args.recipe].replace(**{key: getattr(args, flag) for key, flag in RECIPE_FLAGS.items()})
 
 
 def fit_arguments(args, device):

@@ -91,7 +91,8 @@ def training_rows(labels, hashes, size, splits_path, seed):
 
 
 class Nb101Dataset(torch.utils.data.Dataset):
-    """One split of the HDF5 as tensors: `.index`, `.graphs`, `.accuracy`, `.target`, `.num_vertices`, `.name`."""
+    """One split of the HDF5 as tensors: `.index`, `.graphs`, `.accuracy`, `.target`, `.num_vertices`, `.name`, and
+    `.cells`, its graphs as the HDF5's arrays (what predictor.NeuralPredictor takes)."""
 
     def __init__(self, hdf5=DEFAULT_HDF5, split="all", splits=DEFAULT_SPLITS, device="cpu", propagation="faithful"):
         data = read_hdf5(hdf5)
@@ -101,6 +102,7 @@ class Nb101Dataset(torch.utils.data.Dataset):
         self.index = torch.as_tensor(rows, dtype=torch.long)
         self.hashes = data["hash"]  # of every HDF5 row, for split files
         self.num_vertices = torch.as_tensor(data["num_vertices"][rows], dtype=torch.long, device=device)
+        self.cells = {key: data[key][rows] for key in ("adjacency", "operations", "num_vertices")}  # as arrays
         self.graphs = graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows],
                                     device, propagation)
         self.accuracy = torch.as_tensor(labels[rows], dtype=torch.float64, device=device)

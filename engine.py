@@ -25,6 +25,7 @@ from dataset import denormalise_accuracy, normalise_accuracy
 from metrics import regression_metrics
 from model import GCN, LOSSES, batch_loss, build_predictor
 from nb101.nasbench_data import GOOD_ACCURACY
+from recipes import FAITHFUL
 
 BACKENDS = ("auto", "fast", "autograd")
 MODELS_PER_WORKER = 10  # the fast path runs a worker thread per core from this many models per core on
@@ -146,8 +147,9 @@ def resolve_backend(backend, model):
     return backend
 
 
-def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss="mse", hidden=144, epochs=300, lr=1e-4,
-        wd=1e-3, batch_size=10, dropout=0.1, readout_init="torch", precision="fp32", seed=0, device="cpu",
+def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.loss, hidden=FAITHFUL.hidden,
+        epochs=FAITHFUL.epochs, lr=FAITHFUL.lr, wd=FAITHFUL.wd, batch_size=FAITHFUL.batch_size,
+        dropout=FAITHFUL.dropout, readout_init=FAITHFUL.readout_init, precision="fp32", seed=0, device="cpu",
         progress=False, print_freq=None):
     """Train M = len(train_sets) predictors together as one stacked model and return it.
 
@@ -350,17 +352,15 @@ def _predict(model, graphs, rows, batch_size, progress, print_freq, workers, fas
     return output
 
 
-def evaluate(model, train_set, eval_set, batch_size=None, print_freq=None, progress=False, backend="auto"):
-    """Predicted accuracies of the eval split (the mean over the models of the stack: one, or an ensemble) and the
-    metrics on it, with and without the training architectures."""
-    predicted = denormalise_accuracy(predict(model, eval_set.graphs, batch_size=batch_size, progress=progress,
-                                             print_freq=print_freq, backend=backend).mean(0)).double().numpy()
+def evaluate(predicted, train_set, eval_set):
+    """The metrics of predicted accuracies of the eval split, with and without the training architectures;
+    returns (seen, metrics): seen marks the eval rows that are training architectures."""
     true = eval_set.accuracy.cpu().numpy()
     seen = np.isin(eval_set.index.numpy(), train_set.index.numpy())
     metrics = {"eval": regression_metrics(predicted, true)}
     if (~seen).any():
         metrics["eval_minus_train"] = regression_metrics(predicted[~seen], true[~seen])
-    return predicted, seen, metrics
+    return seen, metrics
 
 
 # ---------------------------------------------------------------------------

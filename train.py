@@ -1,7 +1,7 @@
 """Train a predictor on one split and evaluate it on another.
 
     python train.py                                   # faithful recipe: 172 architectures, 300 epochs, eval on all
-    python train.py --recipe improved                 # the recipe chosen by cross-validation (cli.RECIPES)
+    python train.py --recipe improved                 # the recipe chosen by cross-validation (recipes.RECIPES)
     python train.py --predictor mlp                   # a baseline of the paper's appendix (mlp, cnn)
     python train.py --backend autograd                # the plain path: loss.backward() through model.py
     python train.py --train_split 860 --gcn_hidden 320 --visualize
@@ -11,7 +11,8 @@
 
 Flags follow the public PyTorch reproduction; --recipe sets the defaults of the training flags
 (faithful: the reproduction's semantics exactly; improved: chosen by crossval.py). Writes
-`results.json` (and with --visualize `scatter.png`) to --output_dir.
+`results.json`, the trained predictor `model.pt` (predict.py, predictor.NeuralPredictor.load)
+and with --visualize `scatter.png` to --output_dir.
 """
 import argparse
 import os
@@ -22,6 +23,7 @@ import torch
 import cli
 import engine
 from metrics import plot_scatter
+from predictor import NeuralPredictor
 from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_outputs, write_json
 
 
@@ -37,8 +39,6 @@ def parse_args(argv=None):
                              % ", ".join(f"{size} on {device}" for device, size in engine.PREDICT_CHUNKS.items()))
     parser.add_argument("--train_print_freq", type=cli.positive_int, default=None,
                         help="print the loss every N epochs")
-    parser.add_argument("--eval_print_freq", type=cli.positive_int, default=None,
-                        help="print evaluation progress every N eval batches")
     parser.add_argument("--visualize", action="store_true", help="write scatter.png")
     parser.add_argument("--folds", type=cli.non_negative_int, default=0,
                         help="also run K-fold cross-validation on the train split (K >= 2)")
@@ -76,8 +76,9 @@ def train(args, device):
         raise ValueError(f"--folds {args.folds}: the train split has only {len(train_set)} architectures")
     lap("load")
     fit_options = cli.fit_arguments(args, device)
-    model = engine.fit(train_set.graphs, [(torch.arange(len(train_set)), train_set.target)] * args.ensemble,
-                       print_freq=args.train_print_freq, **fit_options)
+    predictor = NeuralPredictor(cli.recipe_of(args), args.predictor, seed=args.seed, device=device,
+                                backend=args.backend, precision=args.precision, progress=not args.quiet)
+    predictor.fit(train_set.cells, train_set.accuracy.cpu().numpy(), print_freq=args.train_print_freq)
     lap("train")
     results = {}
     if args.folds:
@@ -87,22 +88,23 @@ def train(args, device):
     if args.cascade:
         results["cascade"] = engine.run_cascade(train_set, eval_set, fit_options, args.ensemble)
         lap("cascade")
-    predicted, seen, metrics = engine.evaluate(model, train_set, eval_set, args.eval_batch_size, args.eval_print_freq,
-                                               progress=not args.quiet, backend=args.backend)
+    predicted = predictor.predict(eval_set.cells, batch_size=args.eval_batch_size)
+    seen, metrics = engine.evaluate(predicted, train_set, eval_set)
     lap("eval")
     device_name = str(device) if device.type == "cpu" else torch.cuda.get_device_name(device)
     results = {"metrics": metrics, "args": vars(args),
                "sizes": {"train": len(train_set), "eval": len(eval_set), "eval_minus_train": int((~seen).sum())},
                "seconds": seconds, "device": device_name, **results}
-    outputs = ["results.json"] + (["scatter.png"] if args.visualize else [])
+    outputs = ["results.json", "model.pt"] + (["scatter.png"] if args.visualize else [])
     with atomic_outputs(*(os.path.join(args.output_dir, name) for name in outputs)) as paths:
         write_json(paths[0], results)
+        predictor.save(paths[1])
         if args.visualize:
             m = metrics["eval"]
             title = (f"{args.predictor.upper()} predictor, train {args.train_split} ({len(train_set)}), eval "
                      f"{args.eval_split}: MSE {m['mse']:.2f}, Kendall tau {m['kendall_tau']:.3f}, "
                      f"Spearman rho {m['spearman_rho']:.3f}")
-            plot_scatter(paths[1], predicted, eval_set.accuracy.cpu().numpy(), seen, title)
+            plot_scatter(paths[2], predicted, eval_set.accuracy.cpu().numpy(), seen, title)
     print(summary_line(args, metrics, sum(seconds.values()), device_name))
     if "crossval" in results:
         crossval = results["crossval"]

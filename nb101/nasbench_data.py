@@ -170,7 +170,13 @@ def validation_labels(metrics):
     reproduction's `return np.array(self.MEAN)`). NaN (no label) only for a row with no
     108-epoch run at all, which the official data never has.
     """
-    runs = run_values(metrics)
+    return labels_from_runs(run_values(metrics))
+
+
+def labels_from_runs(runs):
+    """validation_labels' rule on (N, R) run accuracies in run order (NaN where a run is missing): the first run
+    that is neither blown nor missing, LABEL_MEAN where every run there is is blown, NaN where there is none."""
+    runs = np.asarray(runs, dtype=np.float64)
     good = np.isfinite(runs) & (runs >= BLOWN_ACCURACY)
     labels = runs[np.arange(len(runs)), np.argmax(good, axis=1)]
     labels[~good.any(axis=1)] = LABEL_MEAN

@@ -79,7 +79,7 @@ def test_the_overhead_fits_step_is_almost_no_arithmetic(sample):
     """bench's per-step cost beyond arithmetic comes from fits at hidden OVERHEAD_HIDDEN, batch OVERHEAD_BATCH:
     their step must have under 1 % of the arithmetic of the step they are compared with."""
     tiny = bench.training_step_flops(sample, bench.OVERHEAD_BATCH, hidden=bench.OVERHEAD_HIDDEN)
-    assert 0 < tiny < 0.01 * bench.training_step_flops(sample, bench.cli.RECIPES["faithful"]["batch_size"])
+    assert 0 < tiny < 0.01 * bench.training_step_flops(sample, bench.cli.RECIPES["faithful"].batch_size)
 
 
 def test_autograd_ratio_floor_adds_only_the_extra_overhead_to_the_fast_step():

@@ -427,12 +427,12 @@ def test_method_units_resolve_every_variant_by_its_recipe():
         predictor, recipe, *cascade = key.partition(":")[2].split(",")
         expected = cli.RECIPES[recipe]
         assert (variant.predictor, variant.recipe, variant.cascade) == (predictor, recipe, bool(cascade))
-        assert (variant.lr, variant.loss, variant.propagation) == (expected["lr"], expected["loss"],
-                                                                  expected["propagation"])
+        assert (variant.lr, variant.loss, variant.propagation) == (expected.lr, expected.loss,
+                                                                  expected.propagation)
         assert variant.epochs == 7  # a flag given on the command line holds for every variant
     assert isinstance(args.predictor, list) and args.epochs == 7  # the command line itself is left unresolved
     lone = search_methods.method_units(search.parse_args(["--methods", "predictor"]))
-    assert [key for key, _, _ in lone] == ["predictor"] and lone[0][2].lr == cli.RECIPES["faithful"]["lr"]
+    assert [key for key, _, _ in lone] == ["predictor"] and lone[0][2].lr == cli.RECIPES["faithful"].lr
     cascade = search_methods.method_units(search.parse_args(["--methods", "predictor", "--cascade"]))
     assert [key for key, _, _ in cascade] == ["predictor:gcn,faithful,cascade"] and cascade[0][2].cascade is True
 

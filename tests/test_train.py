@@ -221,7 +221,7 @@ def test_command_line_improved_recipe_ensemble_averages_its_models(labels_hdf5, 
     assert code == 0
     (options,) = fits
     improved = cli.RECIPES["improved"]
-    assert (options["loss"], options["lr"], options["seed"]) == (improved["loss"], improved["lr"], 5)
+    assert (options["loss"], options["lr"], options["seed"]) == (improved.loss, improved.lr, 5)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["args"]["propagation"] == "uniform" and results["args"]["recipe"] == "improved"
     truth = Nb101Dataset(path, "300", splits, propagation="uniform").accuracy.numpy()
@@ -305,8 +305,8 @@ def test_recipe_flags_out_of_range_exit_2_naming_the_flag(flag, value, capsys):
 def test_recipe_fills_only_the_flags_not_given():
     args = train.parse_args(["--recipe", "improved", "--lr", "2e-4"])
     improved = cli.RECIPES["improved"]
-    assert args.lr == 2e-4 and args.epochs == improved["epochs"] and args.propagation == improved["propagation"]
-    assert args.loss == improved["loss"]
+    assert args.lr == 2e-4 and args.epochs == improved.epochs and args.propagation == improved.propagation
+    assert args.loss == improved.loss
     faithful = train.parse_args([])
     assert (faithful.propagation, faithful.loss, faithful.lr, faithful.epochs, faithful.readout_init) == (
         "faithful", "mse", 1e-4, 300, "torch")

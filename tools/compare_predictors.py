@@ -103,7 +103,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-epochs", type=cli.positive_int, default=None, help="cap the epochs (smoke test)")
     cli.add_machine_arguments(parser, "runs/compare")
     args = parser.parse_args(argv)
-    small = [size for size in args.sizes if size < cli.RECIPES[args.recipe]["batch_size"]]
+    small = [size for size in args.sizes if size < cli.RECIPES[args.recipe].batch_size]
     if small:
         parser.error(f"--sizes {small}: fewer architectures than one batch")
     return args
@@ -111,7 +111,7 @@ def parse_args(argv=None):
 
 def main(args, device):
     start = time.time()
-    recipe = dict(cli.RECIPES[args.recipe])
+    recipe = cli.RECIPES[args.recipe].as_dict()
     propagation = recipe.pop("propagation")
     recipe.pop("ensemble")
     if args.max_epochs:

@@ -61,7 +61,7 @@ PUBLISHED_TAU = {"100": 0.391, "172": 0.545, "424": 0.679, "860": None, "4236": 
 
 def recipe_options(recipe, epochs, lr):
     """fit's keyword arguments, the propagation rule and the ensemble size of one training of the table."""
-    options = dict(RECIPES[recipe])
+    options = RECIPES[recipe].as_dict()
     options.update({key: value for key, value in (("epochs", epochs), ("lr", lr)) if value is not None})
     return options.pop("propagation"), options.pop("ensemble"), options
 
@@ -128,7 +128,7 @@ def main(argv=None):
     try:
         device = resolve_device(args.device)
         check_output_dir(args.output_dir)
-        rules = {RECIPES[recipe]["propagation"] for recipe, *_ in TRAININGS}
+        rules = {RECIPES[recipe].propagation for recipe, *_ in TRAININGS}
         names = {name for _, train_split, _, _, evals in TRAININGS for name in (train_split, *evals)}
         sets = {(name, rule): Nb101Dataset(args.data, name, args.splits, propagation=rule)
                 for name in sorted(names) for rule in sorted(rules)}
