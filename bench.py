@@ -36,7 +36,8 @@ import cli
 from nb101 import search_space
 from dataset import Nb101Dataset, graph_tensors
 from engine import best_product_time, cross_validate, fit, predict, product_slowdown, subnormal_slowdown
-from flags import SEARCH_NUM_TRAIN, SEARCH_RUNS, SWEEP_SIZES
+from flags import SWEEP_SIZES
+from search_methods import NUM_TRAIN as SEARCH_NUM_TRAIN, RUNS as SEARCH_RUNS
 from model import GCN, batch_loss
 from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, check_output_file
 

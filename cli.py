@@ -136,10 +136,8 @@ def recipe_of(args):
 
 def fit_arguments(args, device):
     """engine.fit's keyword arguments from the (recipe-resolved) command line."""
-    return dict(predictor=args.predictor, backend=args.backend, hidden=args.gcn_hidden, epochs=args.epochs,
-                lr=args.lr, wd=args.wd, batch_size=args.train_batch_size, dropout=args.dropout, loss=args.loss,
-                readout_init=args.readout_init, precision=args.precision, seed=args.seed, device=device,
-                progress=not args.quiet)
+    return dict(recipe_of(args).fit_options(), predictor=args.predictor, backend=args.backend,
+                precision=args.precision, seed=args.seed, device=device, progress=not args.quiet)
 
 
 # ---------------------------------------------------------------------------

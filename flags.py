@@ -9,7 +9,6 @@ import argparse
 import math
 
 DENORMALS = ("keep", "flush")  # --denormals: float32 subnormals kept (IEEE) or flushed to zero on the CPU
-SEARCH_RUNS, SEARCH_NUM_TRAIN = 100, 172  # search.py's defaults: runs per method, the Neural Predictor's N
 SWEEP_SIZES = (43, 86, 129, 172, 344, 860)  # the paper's N-vs-K ablation (tools/search_figures.py's sweep stage)
 
 

@@ -80,12 +80,10 @@ class NeuralPredictor:
         if len(labels) < self.recipe.batch_size:
             raise ValueError(f"{len(labels)} training cells, fewer than one batch of {self.recipe.batch_size}")
         targets = ((torch.as_tensor(labels) - self.label_mean) / self.label_std).float()
-        r = self.recipe
         self.model_ = engine.fit(
-            self._inputs(arrays), [(torch.arange(len(labels)), targets)] * r.ensemble, predictor=self.predictor,
-            backend=self.backend, loss=r.loss, hidden=r.hidden, epochs=r.epochs, lr=r.lr, wd=r.wd,
-            batch_size=r.batch_size, dropout=r.dropout, readout_init=r.readout_init, precision=self.precision,
-            seed=self.seed, device=self.device, progress=self.progress, print_freq=print_freq)
+            self._inputs(arrays), [(torch.arange(len(labels)), targets)] * self.recipe.ensemble,
+            predictor=self.predictor, backend=self.backend, precision=self.precision, seed=self.seed,
+            device=self.device, progress=self.progress, print_freq=print_freq, **self.recipe.fit_options())
         return self
 
     def predict(self, cells, batch_size=None):

@@ -6,14 +6,16 @@
     python search.py --methods predictor --num_train 43 86 129 172 344 860   # the N-vs-K sweep, one fit
     python search.py --methods random evolution --runs 20 --budget 500 --quiet
 
-All methods search the same pool (every architecture of the HDF5 that has a label) and
-pay one query for every architecture they train. A query returns the 108-epoch final
-validation accuracy of one training run, drawn at random among the runs present;
-methods only ever see queried values. Run r of every method uses generators seeded
+All methods search the same pool (every architecture of the data that has a label) and
+pay one query for every architecture they train. A query goes through nb101.api.NASBench
+and returns the 108-epoch final validation accuracy of one training run, drawn as the
+official API draws it (Python's generator, seeded with --seed before each method; with
+fewer than 3 runs in the data, as the API documents); methods only ever see queried values. Run r of every method uses generators seeded
 from (--seed, r): the first queries of random search, the Neural Predictor's N
 training architectures and evolution's initial population are the same draw.
 
-The methods are units of search_methods.py (its METHODS registry):
+A thin layer over search_methods.py, the methods as a library over nb101.api.NASBench (its
+METHODS registry); --data may also be an official .tfrecord. The methods:
 - Random search: without replacement from the pool.
 - Neural Predictor: N random queries, one predictor per run (--predictor gcn|mlp|cnn; all
   runs trained together as one stacked model), then the unqueried pool in predicted order.
@@ -33,41 +35,82 @@ traces.npz (every run's queried rows, values and seconds, best-so-far, regret, h
 architecture's mean test accuracy) and summary.json.
 """
 import argparse
+import random
 import sys
 import time
 
 import numpy as np
 
 import cli
-import flags
-from nb101 import nasbench_data
-from search_methods import (METHODS, Oracle, load_pool, method_name, method_units, oracle_floor, run_generators,
-                            run_predictor_sizes)
+import search_methods
+from nb101 import api, nasbench_data
+from nb101.records import ConversionError
+from search_methods import METHODS, method_name, oracle_floor
 from search_report import REGRET_THRESHOLDS, best_so_far, hours_to_reach, queries_to_reach, write_outputs
+
+CASCADES = {"off": (False,), "on": (True,), "both": (False, True)}  # --cascade
+
+
+def method_units(args):
+    """(key, method, args) of every comparison entry the command line asks for, in order. The Neural Predictor
+    gives one entry per --predictor x --recipe x --cascade variant, its args resolved by that recipe
+    (cli.recipe_variants) and args.cascade a bool; its key is 'predictor' for the lone default variant (GCN,
+    faithful, no cascade) and 'predictor:gcn,faithful[,cascade]' otherwise."""
+    units = []
+    for method in args.methods:
+        if method != "predictor":
+            units.append((method, method, args))
+            continue
+        variants = [argparse.Namespace(**dict(vars(variant), cascade=cascade))
+                    for variant in cli.recipe_variants(args) for cascade in CASCADES[args.cascade]]
+        for variant in variants:
+            default = (variant.predictor, variant.recipe, variant.cascade) == ("gcn", "faithful", False)
+            key = ("predictor" if len(variants) == 1 and default else
+                   f"predictor:{variant.predictor},{variant.recipe}" + (",cascade" if variant.cascade else ""))
+            units.append((key, method, variant))
+    return units
+
+
+def method_options(method, args, device):
+    """The keyword arguments of METHODS[method].search that the command line sets."""
+    if method == "predictor":
+        return dict(recipe=cli.recipe_of(args), predictor=args.predictor, cascade=args.cascade, device=device,
+                    backend=args.backend, precision=args.precision)
+    if method == "evolution":
+        return dict(population=args.population, tournament=args.tournament, mutation_rate=args.mutation_rate,
+                    child_rule=args.child_rule)
+    return {}
 
 
 def run_search(args, device):
-    """Run every requested method on the pool of args.data; return (traces, oracles, summary)."""
-    pool = load_pool(nasbench_data.read_hdf5(args.data))
+    """Run every requested method on the benchmark of args.data; return (traces, oracles, summary).
+
+    Every method starts from Python's generator seeded with --seed (the benchmark draws the run each query
+    returns from it), so a method's results do not depend on which methods ran before it."""
+    try:
+        nasbench = api.NASBench(args.data, seed=args.seed, verbose=False)
+    except (FileNotFoundError, ConversionError) as e:
+        raise nasbench_data.DataError(f"--data {args.data}: {e}") from None
+    pool = search_methods.pool_of(nasbench)
     if args.budget > len(pool):
         raise nasbench_data.DataError(f"--budget {args.budget} exceeds the pool of {len(pool)} architectures")
     progress = not args.quiet
-    traces, oracles, seconds = {}, {}, {}
+    traces, oracles, seconds, budgets = {}, {}, {}, {}
     for unit, method, unit_args in method_units(args):
         start = time.time()
+        random.seed(args.seed)
+        nasbench.reset_budget_counters()
+        common = dict(runs=args.runs, budget=args.budget, seed=args.seed, pool=pool, progress=progress)
+        options = method_options(method, unit_args, device)
         if method == "predictor" and len(args.num_train) > 1:  # the N sweep: one oracle per N, one stacked fit
-            groups = []
-            for size in args.num_train:  # the same seeds for every N: the runs share their first queries
-                rngs, uniforms = run_generators(args.seed, args.runs, args.budget)
-                groups.append((Oracle(pool, uniforms), rngs, size))
-            run_predictor_sizes(pool, groups, unit_args, device, progress)
-            spent = {f"{unit}@{size}": oracle for oracle, _, size in groups}
+            spent = {f"{unit}@{size}": oracle for size, oracle in search_methods.search_neural_predictor_sizes(
+                nasbench, sizes=args.num_train, **common, **options).items()}
+        elif method == "predictor":
+            spent = {unit: METHODS[method].search(nasbench, num_train=args.num_train[0], **common, **options)}
         else:
-            rngs, uniforms = run_generators(args.seed, args.runs, args.budget)
-            oracle = Oracle(pool, uniforms)
-            METHODS[method].run(pool, oracle, rngs, unit_args, device, progress)
-            spent = {unit: oracle}
+            spent = {unit: METHODS[method].search(nasbench, **common, **options)}
         seconds[unit] = time.time() - start
+        budgets[unit] = dict(zip(("training_seconds", "epochs"), nasbench.get_budget_counters()))
         for key, oracle in spent.items():
             assert (oracle.count == args.budget).all(), f"{key} did not spend its budget exactly"
             traces[key] = best_so_far(pool, oracle.rows, oracle.values, oracle.seconds)
@@ -85,6 +128,7 @@ def run_search(args, device):
         "pool_best_mean_validation": float(pool.mean_validation.max()),
         "pool_best_mean_test": float(np.nanmax(pool.mean_test)) if np.isfinite(pool.mean_test).any() else None,
         "seconds": seconds,
+        "budget_counters": budgets,
         "recipes": {unit: {flag: getattr(unit_args, flag) for flag in ("predictor", "recipe", "cascade",
                                                                      *cli.RECIPE_FLAGS.values())}
                     for unit, method, unit_args in method_units(args) if method == "predictor"},
@@ -109,9 +153,10 @@ def parse_args(argv=None):
     parser.add_argument("--data", default=nasbench_data.DEFAULT_HDF5,
                         help="HDF5 made by tools/nasbench_tfrecord_converter.py")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
-    parser.add_argument("--runs", type=cli.positive_int, default=flags.SEARCH_RUNS, help="independent runs per method")
-    parser.add_argument("--budget", type=cli.positive_int, default=2000, help="queries (trained architectures) per run")
-    parser.add_argument("--num_train", type=cli.positive_int, nargs="+", default=[flags.SEARCH_NUM_TRAIN],
+    parser.add_argument("--runs", type=cli.positive_int, default=search_methods.RUNS, help="independent runs per method")
+    parser.add_argument("--budget", type=cli.positive_int, default=search_methods.BUDGET,
+                        help="queries (trained architectures) per run")
+    parser.add_argument("--num_train", type=cli.positive_int, nargs="+", default=[search_methods.NUM_TRAIN],
                         help="Neural Predictor: N random training queries; several N: the N-vs-K sweep, one fit")
     parser.add_argument("--cascade", nargs="?", const="on", choices=("off", "on", "both"), default="off",
                         help="Neural Predictor: classifier first stage (--cascade alone: on; both: each variant "

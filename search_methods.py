@@ -1,10 +1,19 @@
-"""The search methods that search.py compares, each a unit, and the pool and oracle they share.
+"""The search methods, as a library over a NAS-Bench-101 benchmark object, and the pool and oracle they share.
 
-    python -c "import search_methods; print(list(search_methods.METHODS))"
+    from nb101 import api
+    import search_methods
+    nasbench = api.NASBench("data/nasbench.hdf5", seed=0)
+    result = search_methods.neural_predictor_search(nasbench, runs=10, budget=500, num_train=172)
+    result.best_validation()[:, -1]                 # each run's best queried validation accuracy
+    nasbench.get_budget_counters()                  # every query went through the benchmark
 
-`METHODS` maps a method's name to a `Method`: its display name and a function
-`run(pool, oracle, rngs, args, device, progress)` that spends every run's budget through
-`oracle.query`; adding a method is one function and one line there, and touches no other.
+Every method runs R independent search runs at once and queries through the benchmark's
+own `query_batch` (nb101.api) or `query` (any object with the official API: hash_iterator,
+get_metrics_from_hash, query), so its budget counters count every trained architecture and
+its generator draws the run each query returns. Run r's own choices come from generators
+seeded from (seed, r): random search's first queries, the Neural Predictor's N training
+architectures and evolution's initial population are the same draw. `METHODS` names them
+(search.py compares them); adding a method is one function and one line there.
 
 - Random search: without replacement from the pool.
 - Neural Predictor: N random queries, one predictor per run (all runs trained together as
@@ -13,20 +22,20 @@
 - Regularized evolution: population 50, tournament 10, mutation rate 1.0 (search_space.mutate),
   the oldest dies; all runs advance in lockstep.
 """
-import argparse
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-import cli
 import dataset
 import engine
-from nb101 import nasbench_data
+from nb101 import api, nasbench_data
 from nb101 import search_space
 from nb101.search_space import MAX_VERTICES, MUTATION_DRAWS
+from recipes import get_recipe
 
+RUNS, BUDGET, NUM_TRAIN = 100, 2000, 172  # the defaults: runs per method, queries per run, the Neural Predictor's N
 ATTEMPTS_PER_ROUND = 16  # candidate children drawn at once per run still looking for one
 MAX_ATTEMPTS = 100_000  # give up (pool too sparse around a parent) after this many candidates
 
@@ -52,6 +61,37 @@ class Pool:
 
     def __len__(self):
         return len(self.rows)
+
+
+def pool_of(benchmark):
+    """The pool of every architecture of a benchmark that has a label: from its arrays() (nb101.api), else read
+    through the official API's hash_iterator and get_metrics_from_hash."""
+    return load_pool(benchmark.arrays() if hasattr(benchmark, "arrays") else official_arrays(benchmark))
+
+
+def official_arrays(benchmark):
+    """The HDF5 arrays (nb101.nasbench_data's schema) of a benchmark that has only the official API."""
+    hashes = list(benchmark.hash_iterator())
+    count = len(hashes)
+    data = {"hash": np.array(hashes, dtype="S32"), "num_vertices": np.zeros(count, np.int8),
+            "trainable_parameters": np.full(count, -1, np.int64),
+            "adjacency": np.zeros((count, MAX_VERTICES, MAX_VERTICES), np.int8),
+            "operations": np.zeros((count, MAX_VERTICES), np.int8),
+            "metrics": np.full((count, *nasbench_data.METRICS_SHAPE), np.nan, np.float32)}
+    for i, module_hash in enumerate(hashes):
+        fixed, computed = benchmark.get_metrics_from_hash(module_hash)
+        n = len(fixed["module_operations"])
+        data["num_vertices"][i] = n
+        data["adjacency"][i, :n, :n] = fixed["module_adjacency"]
+        data["operations"][i, :n] = search_space.ops_to_codes(fixed["module_operations"])
+        for epochs, runs in computed.items():
+            for run, stats in enumerate(runs[:nasbench_data.NUM_RUNS]):
+                for c, checkpoint in enumerate(nasbench_data.CHECKPOINTS):
+                    for f, field in enumerate(nasbench_data.FIELDS):
+                        value = stats.get(f"{checkpoint}_{field}")
+                        if value is not None:
+                            data["metrics"][i, nasbench_data.EPOCHS.index(epochs), run, c, f] = value
+    return data
 
 
 def nan_mean(values):
@@ -88,39 +128,46 @@ def load_pool(data):
 
 
 class Oracle:
-    """Answers queries of R search runs with one run's validation accuracy; logs them and what they cost;
-    enforces the budget.
+    """Answers the queries of R search runs through a benchmark; logs them and what they cost; enforces the budget.
 
-    Query j of run r reads training run floor(u[r, j] * runs present) of the queried
-    architecture, so the answers are fixed by the pre-drawn uniforms `u` (R, budget). Its
-    cost is that run's 108-epoch training time (`seconds`; 0 where the data lacks it).
+    A query of pool row p asks the benchmark for that architecture (query_batch where it has one, else
+    query with its ModelSpec), which draws one of its training runs and adds the run's training time to its
+    budget counters; the oracle returns the run's 108-epoch final validation accuracy (NaN where the data
+    lacks it) and logs its training time (`seconds`, 0 where the data lacks it).
     """
 
-    def __init__(self, pool, uniforms):
-        self.pool = pool
-        self.uniforms = uniforms
-        self.budget = uniforms.shape[1]
-        self.rows = np.full(uniforms.shape, -1, dtype=np.int64)
-        self.values = np.full(uniforms.shape, np.nan)
-        self.seconds = np.full(uniforms.shape, np.nan)
-        self.count = np.zeros(len(uniforms), dtype=np.int64)
+    def __init__(self, pool, benchmark, runs, budget):
+        self.pool, self.benchmark, self.budget = pool, benchmark, budget
+        self.rows = np.full((runs, budget), -1, dtype=np.int64)
+        self.values = np.full((runs, budget), np.nan)
+        self.seconds = np.full((runs, budget), np.nan)
+        self.count = np.zeros(runs, dtype=np.int64)
 
     def query(self, runs, rows):
-        """Validation accuracies of `rows` (k, m): m queries for each of the k distinct `runs`."""
+        """Validation accuracies of `rows` (k, m): m queries for each of the k distinct `runs`, asked run by run."""
         runs = np.asarray(runs, dtype=np.int64)
         rows = np.asarray(rows, dtype=np.int64).reshape(len(runs), -1)
         start = self.count[runs]
         if (start + rows.shape[1] > self.budget).any():
             raise RuntimeError(f"a search run asked for more than its budget of {self.budget} queries")
+        values, seconds = ask_benchmark(self.benchmark, self.pool, rows.ravel())
         slots = start[:, None] + np.arange(rows.shape[1])
-        u = self.uniforms[runs[:, None], slots]
-        which = np.floor(u * self.pool.num_runs[rows]).astype(np.int64)
-        values = self.pool.run_accuracy[rows, which]
         self.rows[runs[:, None], slots] = rows
-        self.values[runs[:, None], slots] = values
-        self.seconds[runs[:, None], slots] = np.nan_to_num(self.pool.run_seconds[rows, which])
+        self.values[runs[:, None], slots] = values.reshape(rows.shape)
+        self.seconds[runs[:, None], slots] = seconds.reshape(rows.shape)
         self.count[runs] += rows.shape[1]
-        return values
+        return values.reshape(rows.shape)
+
+
+def ask_benchmark(benchmark, pool, rows):
+    """(validation accuracies, training seconds) of one query of each pool row, in order, through `benchmark`."""
+    if hasattr(benchmark, "query_batch"):
+        data = benchmark.query_batch(pool.hashes[rows])
+        return data["validation_accuracy"], np.nan_to_num(data["training_time"])
+    answers = [benchmark.query(api.ModelSpec(pool.adjacency[row, :n, :n], search_space.codes_to_ops(
+        pool.operations[row, :n]))) for row, n in zip(rows.tolist(), pool.num_vertices[rows].tolist())]
+    return (np.array([np.nan if a["validation_accuracy"] is None else a["validation_accuracy"] for a in answers]),
+            np.array([a["training_time"] or 0.0 for a in answers]))
 
 
 def oracle_floor(pool, seed, draws=100, chunk=20):
@@ -138,14 +185,9 @@ def oracle_floor(pool, seed, draws=100, chunk=20):
     return np.concatenate(regrets)
 
 
-def run_generators(seed, runs, budget):
-    """Per search run: a generator for the method's choices, and the uniforms that pick queried runs."""
-    rngs, uniforms = [], np.empty((runs, budget))
-    for r in range(runs):
-        method_seed, query_seed = np.random.SeedSequence([seed, r]).spawn(2)
-        rngs.append(np.random.default_rng(method_seed))
-        uniforms[r] = np.random.default_rng(query_seed).random(budget)
-    return rngs, uniforms
+def run_generators(seed, runs):
+    """Per search run, the generator of the method's choices, seeded from (seed, run)."""
+    return [np.random.default_rng(np.random.SeedSequence([seed, r]).spawn(2)[0]) for r in range(runs)]
 
 
 def random_orders(rngs, pool_size, count):
@@ -369,53 +411,103 @@ def regularized_evolution(pool, oracle, rngs, space, population=50, tournament=1
 # the registry
 
 
-def run_random(pool, oracle, rngs, args, device, progress):
+def search_random(benchmark, *, runs=RUNS, budget=BUDGET, seed=0, pool=None, progress=False):
+    """Random search: `runs` runs of `budget` distinct random architectures each.
+
+    Args:
+      benchmark: nb101.api.NASBench, or any object with the official API (queries go through it).
+      runs, budget: search runs, and queries (trained architectures) per run.
+      seed: run r's choices come from a generator seeded from (seed, r).
+      pool: the benchmark's pool_of, when the caller has it already.
+      progress: unused (random search is a single batch of queries); kept for a uniform signature.
+
+    Returns:
+      the Oracle: rows, values, seconds (runs, budget) of every query in order.
+    """
+    pool, oracle, rngs = _setup(benchmark, pool, runs, budget, seed)
     random_search(pool, oracle, rngs)
+    return oracle
 
 
-def run_predictor(pool, oracle, rngs, args, device, progress):
-    neural_predictor(pool, oracle, rngs, args.num_train[0], cli.fit_arguments(args, device), args.cascade,
-                     args.propagation, args.ensemble, progress)
+def search_neural_predictor(benchmark, *, runs=RUNS, budget=BUDGET, seed=0, num_train=NUM_TRAIN, recipe="faithful",
+                            predictor="gcn", cascade=False, device="cpu", backend="auto", precision="fp32",
+                            pool=None, progress=False):
+    """The Neural Predictor: per run, query `num_train` random architectures, fit a predictor on them (every run's
+    predictor in one stacked fit), then query the rest of the pool in predicted order.
+
+    Args (beyond search_random's):
+      num_train: N, the random training queries of each run.
+      recipe: "faithful", "improved" or a recipes.Recipe (its ensemble, propagation rule, ...).
+      predictor: "gcn", "mlp" or "cnn".
+      cascade: the classifier first stage (label: validation accuracy > 0.91).
+      device, backend, precision: as for predictor.NeuralPredictor.
+
+    Returns:
+      the Oracle.
+    """
+    return search_neural_predictor_sizes(benchmark, sizes=[num_train], runs=runs, budget=budget, seed=seed,
+                                         recipe=recipe, predictor=predictor, cascade=cascade, device=device,
+                                         backend=backend, precision=precision, pool=pool, progress=progress)[num_train]
 
 
-def run_predictor_sizes(pool, groups, args, device, progress):
-    """The N sweep: the Neural Predictor for every N of args.num_train in one stacked fit; groups (oracle, rngs, N)."""
-    neural_predictor_sizes(pool, groups, cli.fit_arguments(args, device), args.cascade, args.propagation,
-                           args.ensemble, progress)
+def search_neural_predictor_sizes(benchmark, *, sizes, runs=RUNS, budget=BUDGET, seed=0, recipe="faithful",
+                                  predictor="gcn", cascade=False, device="cpu", backend="auto", precision="fp32",
+                                  pool=None, progress=False):
+    """search_neural_predictor for several N at once (the paper's N-vs-K ablation), all predictors in one fit;
+    every N's runs share their seeds, so they share their first queries. Returns {N: Oracle}."""
+    recipe = get_recipe(recipe)
+    pool = pool_of(benchmark) if pool is None else pool
+    if not all(recipe.batch_size <= n < budget for n in sizes):
+        raise ValueError(f"every N must be at least the batch size ({recipe.batch_size}) and below the budget "
+                         f"({budget}); got {list(sizes)}")
+    groups = []
+    for size in sizes:
+        _, oracle, rngs = _setup(benchmark, pool, runs, budget, seed)
+        groups.append((oracle, rngs, size))
+    fit_options = dict(recipe.fit_options(), predictor=predictor, backend=backend, precision=precision, seed=seed,
+                       device=engine.resolve_device(str(device)))
+    neural_predictor_sizes(pool, groups, fit_options, cascade, recipe.propagation, recipe.ensemble, progress)
+    return {size: oracle for oracle, _, size in groups}
 
 
-def run_evolution(pool, oracle, rngs, args, device, progress):
+def search_evolution(benchmark, *, runs=RUNS, budget=BUDGET, seed=0, population=50, tournament=10, mutation_rate=1.0,
+                     child_rule="space", pool=None, progress=False):
+    """Regularized evolution: population, tournament size, mutation rate (search_space.mutate), the oldest dies;
+    all runs in lockstep, each child one query. child_rule "space": a child that is its parent's own
+    architecture is kept only as often as in the full space; "pool": mutate until any pool architecture.
+    Returns the Oracle."""
+    if not 1 <= tournament <= population:
+        raise ValueError(f"the tournament ({tournament}) must be between 1 and the population ({population})")
+    pool, oracle, rngs = _setup(benchmark, pool, runs, budget, seed)
     space = search_space.enumerate_space(progress=progress)
-    regularized_evolution(pool, oracle, rngs, space, args.population, args.tournament, args.mutation_rate,
-                          args.child_rule, progress=progress)
+    regularized_evolution(pool, oracle, rngs, space, population, tournament, mutation_rate, child_rule,
+                          progress=progress)
+    return oracle
 
 
-CASCADES = {"off": (False,), "on": (True,), "both": (False, True)}  # search.py's --cascade
+def _setup(benchmark, pool, runs, budget, seed):
+    """(pool, a fresh Oracle, run generators); ValueError for a budget beyond the pool."""
+    pool = pool_of(benchmark) if pool is None else pool
+    if budget > len(pool):
+        raise ValueError(f"a budget of {budget} queries exceeds the pool of {len(pool)} architectures")
+    return pool, Oracle(pool, benchmark, runs, budget), run_generators(seed, runs)
 
 
-def method_units(args):
-    """(key, method, args) of every comparison entry the command line asks for, in order. The Neural Predictor
-    gives one entry per --predictor x --recipe x --cascade variant, its args resolved by that recipe
-    (cli.recipe_variants) and args.cascade a bool; its key is 'predictor' for the lone default variant (GCN,
-    faithful, no cascade) and 'predictor:gcn,faithful[,cascade]' otherwise."""
-    units = []
-    for method in args.methods:
-        if method != "predictor":
-            units.append((method, method, args))
-            continue
-        variants = [argparse.Namespace(**dict(vars(variant), cascade=cascade))
-                    for variant in cli.recipe_variants(args) for cascade in CASCADES[args.cascade]]
-        for variant in variants:
-            cascade = variant.cascade
-            default = (variant.predictor, variant.recipe, cascade) == ("gcn", "faithful", False)
-            key = ("predictor" if len(variants) == 1 and default else
-                   f"predictor:{variant.predictor},{variant.recipe}" + (",cascade" if cascade else ""))
-            units.append((key, method, variant))
-    return units
+@dataclass
+class Method:
+    name: str  # as tables and legends show it
+    search: Callable  # search(benchmark, *, runs, budget, seed, pool, progress, **options) -> Oracle
+
+
+METHODS = {
+    "predictor": Method("Neural Predictor", search_neural_predictor),
+    "random": Method("Random search", search_random),
+    "evolution": Method("Regularized evolution", search_evolution),
+}
 
 
 def method_name(key):
-    """Display name of a trace key of method_units, with '@N' for an N of the N sweep:
+    """Display name of a trace key, with '@N' for an N of the N sweep:
     'predictor:mlp,improved,cascade@86' -> 'Neural Predictor (MLP, improved, cascade), N = 86'."""
     base, _, size = key.partition("@")
     method, _, variant = base.partition(":")
@@ -424,16 +516,3 @@ def method_name(key):
         predictor, *rest = variant.split(",")
         name += f" ({', '.join([predictor.upper(), *rest])})"
     return name + (f", N = {size}" if size else "")
-
-
-@dataclass
-class Method:
-    name: str  # as tables and legends show it
-    run: Callable  # run(pool, oracle, rngs, args, device, progress): spends every run's budget through oracle.query
-
-
-METHODS = {
-    "predictor": Method("Neural Predictor", run_predictor),
-    "random": Method("Random search", run_random),
-    "evolution": Method("Regularized evolution", run_evolution),
-}

@@ -77,14 +77,23 @@ def float64():
 
 
 @pytest.fixture(scope="session")
+def nasbench_20k(hdf5_20k):
+    """nb101.api.NASBench over labels_20k.jsonl's HDF5."""
+    from nb101 import api
+    return api.NASBench(hdf5_20k, seed=0, verbose=False)
+
+
+@pytest.fixture(scope="session")
 def run_method():
-    """run_method(method, pool, runs, budget, seed=0, space=None, **options): one search method through an
-    Oracle; returns the oracle (its log) and the method's return value."""
+    """run_method(method, benchmark, runs, budget, seed=0, space=None, **options): one search method's engine on the
+    benchmark's pool through an Oracle that queries the benchmark; returns the oracle (its log) and the method's
+    return value."""
     import search_methods
 
-    def run(method, pool, runs, budget, seed=0, space=None, **options):
-        rngs, uniforms = search_methods.run_generators(seed, runs, budget)
-        oracle = search_methods.Oracle(pool, uniforms)
+    def run(method, benchmark, runs, budget, seed=0, space=None, **options):
+        pool = search_methods.pool_of(benchmark)
+        rngs = search_methods.run_generators(seed, runs)
+        oracle = search_methods.Oracle(pool, benchmark, runs, budget)
         if method == "random":
             result = search_methods.random_search(pool, oracle, rngs)
         elif method == "evolution":

@@ -109,10 +109,9 @@ def test_run_cascade_regresses_what_the_classifier_passes(small_sets, monkeypatc
     assert metrics["oracle_filter_on_denoise_91"]["mse"] == pytest.approx(oracle_mse)
 
 
-def test_neural_predictor_with_cascade_spends_exactly_its_budget(hdf5_20k, run_method):
-    pool = search_methods.load_pool(nasbench_data.read_hdf5(hdf5_20k))
+def test_neural_predictor_with_cascade_spends_exactly_its_budget(nasbench_20k, run_method):
     fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0, device="cpu")
-    oracle, _ = run_method("predictor", pool, runs=2, budget=40, num_train=30, fit_options=fit_options,
+    oracle, _ = run_method("predictor", nasbench_20k, runs=2, budget=40, num_train=30, fit_options=fit_options,
                            use_cascade=True)
     assert (oracle.count == 40).all()
     assert all(len(set(r)) == 40 for r in oracle.rows.tolist())

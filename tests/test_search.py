@@ -6,7 +6,10 @@ import numpy as np
 import torch
 import pytest
 
-from nb101 import nasbench_data
+import random
+
+from nb101 import api, nasbench_data
+import recipes
 import search
 from nb101 import search_space
 from nb101 import records
@@ -17,8 +20,8 @@ import search_report
 
 
 @pytest.fixture(scope="module")
-def pool_20k(hdf5_20k):
-    return search_methods.load_pool(nasbench_data.read_hdf5(hdf5_20k))
+def pool_20k(nasbench_20k):
+    return search_methods.pool_of(nasbench_20k)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,7 @@ def complete_pool(tmp_path_factory, complete_records_path):
     records.convert(complete_records_path, path, quiet=True)
     with open(complete_records_path) as f:
         by_hash = {r["hash"]: r for r in map(json.loads, f)}
-    return search_methods.load_pool(nasbench_data.read_hdf5(path)), by_hash
+    return search_methods.load_pool(nasbench_data.read_hdf5(path)), by_hash, api.NASBench(path, verbose=False)
 
 
 # ---------------------------------------------------------------------------
@@ -39,7 +42,7 @@ def test_pool_holds_labelled_rows_with_their_runs(pool_20k, complete_pool):
     assert len(pool_20k) == 20001
     assert (pool_20k.num_runs == 1).all() and np.isnan(pool_20k.mean_test).all()
     assert np.array_equal(pool_20k.mean_validation, pool_20k.run_accuracy[:, 0])
-    pool, by_hash = complete_pool
+    pool, by_hash, _ = complete_pool
     for i in range(len(pool)):
         runs = by_hash[pool.hashes[i].decode()]["computed_stats"]["108"]
         validation = [run["final_validation_accuracy"] for run in runs]
@@ -50,19 +53,75 @@ def test_pool_holds_labelled_rows_with_their_runs(pool_20k, complete_pool):
         assert np.isclose(pool.mean_test[i], np.mean(test))
 
 
-def test_oracle_returns_the_drawn_run_and_refuses_queries_past_the_budget(complete_pool):
-    pool, _ = complete_pool
-    uniforms = np.array([[0.1, 0.5, 0.9, 0.99], [0.0, 0.34, 0.67, 0.2]])
-    oracle = search_methods.Oracle(pool, uniforms)
+def test_oracle_queries_through_the_benchmark_and_refuses_queries_past_the_budget(complete_pool):
+    """Each query is the benchmark's: the run drawn by random.randint(0, 2) on the generator the benchmark seeds
+    (replayed here with random.Random), its training time added to the benchmark's budget counters."""
+    pool, by_hash, nasbench = complete_pool
+    random.seed(5)
+    nasbench.reset_budget_counters()
+    oracle = search_methods.Oracle(pool, nasbench, runs=2, budget=4)
     values = oracle.query([1, 0], [[5, 5], [7, 8]])
-    assert values[0, 0] == pool.run_accuracy[5, 0] and values[0, 1] == pool.run_accuracy[5, 1]
-    assert values[1, 0] == pool.run_accuracy[7, 0] and values[1, 1] == pool.run_accuracy[8, 1]
     oracle.query([0], [[3, 3]])
+    replay = random.Random(5)
+    expected_seconds = 0.0
+    for run, slot, row in [(1, 0, 5), (1, 1, 5), (0, 0, 7), (0, 1, 8), (0, 2, 3), (0, 3, 3)]:
+        drawn = by_hash[pool.hashes[row].decode()]["computed_stats"]["108"][replay.randint(0, 2)]
+        assert oracle.values[run, slot] == drawn["final_validation_accuracy"]
+        assert oracle.seconds[run, slot] == drawn["final_training_time"]
+        expected_seconds += drawn["final_training_time"]
+    assert values[0, 0] == oracle.values[1, 0] and values[1, 1] == oracle.values[0, 1]
     assert list(oracle.count) == [4, 2]
-    assert oracle.values[0, 2] == pool.run_accuracy[3, 2] and oracle.values[0, 3] == pool.run_accuracy[3, 2]
+    assert nasbench.get_budget_counters() == (pytest.approx(expected_seconds), 6 * 108)
     with pytest.raises(RuntimeError, match="budget"):
         oracle.query([0], [[3]])
     assert list(oracle.count) == [4, 2], "a refused query is not logged"
+
+
+def test_a_benchmark_with_only_the_official_api_works(complete_pool):
+    """A user's own benchmark object with only the official methods (no query_batch, no arrays) searches alike."""
+    pool, _, nasbench = complete_pool
+
+    class OfficialOnly:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def query(self, spec, epochs=108, stop_halfway=False):
+            return self.inner.query(spec, epochs, stop_halfway)
+
+        def hash_iterator(self):
+            return self.inner.hash_iterator()
+
+        def get_metrics_from_hash(self, module_hash):
+            return self.inner.get_metrics_from_hash(module_hash)
+
+    official = OfficialOnly(nasbench)
+    official_pool = search_methods.pool_of(official)
+    for name in ("hashes", "adjacency", "operations", "num_vertices", "run_accuracy", "num_runs", "mean_test"):
+        np.testing.assert_array_equal(getattr(official_pool, name), getattr(pool, name))
+    random.seed(3)
+    by_loop = search_methods.search_random(official, runs=3, budget=20, seed=1)
+    random.seed(3)
+    by_batch = search_methods.search_random(nasbench, runs=3, budget=20, seed=1)
+    for name in ("rows", "values", "seconds"):
+        np.testing.assert_array_equal(getattr(by_loop, name), getattr(by_batch, name))
+
+
+def test_library_search_functions_take_explicit_arguments(nasbench_20k, space):
+    nasbench_20k.reset_budget_counters()
+    result = search_methods.search_evolution(nasbench_20k, runs=2, budget=60, seed=0, population=10, tournament=3)
+    assert result.rows.shape == (2, 60) and (result.count == 60).all()
+    assert nasbench_20k.get_budget_counters()[1] == 2 * 60 * 108
+    quick = recipes.RECIPES["faithful"].replace(epochs=2, hidden=8)
+    sweep = search_methods.search_neural_predictor_sizes(nasbench_20k, sizes=[20, 30], runs=2, budget=40,
+                                                         recipe=quick)
+    assert list(sweep) == [20, 30] and all((oracle.count == 40).all() for oracle in sweep.values())
+    np.testing.assert_array_equal(sweep[20].rows[:, :20], sweep[30].rows[:, :20])  # the same first queries
+    with pytest.raises(ValueError, match="every N"):
+        search_methods.search_neural_predictor(nasbench_20k, runs=1, budget=40, num_train=5, recipe=quick)
+    with pytest.raises(ValueError, match="tournament"):
+        search_methods.search_evolution(nasbench_20k, runs=1, budget=20, population=5, tournament=6)
+    with pytest.raises(ValueError, match="exceeds the pool"):
+        search_methods.search_random(nasbench_20k, runs=1, budget=30000)
 
 
 # ---------------------------------------------------------------------------
@@ -70,8 +129,8 @@ def test_oracle_returns_the_drawn_run_and_refuses_queries_past_the_budget(comple
 
 
 @pytest.mark.parametrize("method", ["random", "evolution"])
-def test_method_spends_exactly_its_budget(method, pool_20k, space, run_method):
-    oracle, _ = run_method(method, pool_20k, runs=3, budget=90, space=space)
+def test_method_spends_exactly_its_budget(method, pool_20k, nasbench_20k, space, run_method):
+    oracle, _ = run_method(method, nasbench_20k, runs=3, budget=90, space=space)
     assert (oracle.count == 90).all()
     assert (oracle.rows >= 0).all() and np.isfinite(oracle.values).all()
     assert np.array_equal(oracle.values, pool_20k.run_accuracy[oracle.rows, 0])
@@ -79,16 +138,16 @@ def test_method_spends_exactly_its_budget(method, pool_20k, space, run_method):
         assert all(len(set(r)) == 90 for r in oracle.rows.tolist()), "random search draws without replacement"
 
 
-def test_neural_predictor_spends_exactly_its_budget_and_queries_its_ranking(pool_20k, run_method):
+def test_neural_predictor_spends_exactly_its_budget_and_queries_its_ranking(pool_20k, nasbench_20k, run_method):
     fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0, device="cpu")
-    oracle, _ = run_method("predictor", pool_20k, runs=2, budget=45, num_train=20, fit_options=fit_options)
+    oracle, _ = run_method("predictor", nasbench_20k, runs=2, budget=45, num_train=20, fit_options=fit_options)
     assert (oracle.count == 45).all()
     assert all(len(set(r)) == 45 for r in oracle.rows.tolist()), "the predictor never re-queries"
-    random_oracle, _ = run_method("random", pool_20k, runs=2, budget=45)
+    random_oracle, _ = run_method("random", nasbench_20k, runs=2, budget=45)
     assert np.array_equal(oracle.rows[:, :20], random_oracle.rows[:, :20]), "same first draw as random search"
 
 
-def test_an_ensemble_ranks_by_the_mean_of_its_models(pool_20k, monkeypatch, run_method):
+def test_an_ensemble_ranks_by_the_mean_of_its_models(pool_20k, nasbench_20k, monkeypatch, run_method):
     """With --ensemble 3 each run trains 3 models on its own queries and queries by their mean prediction."""
     fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0, device="cpu")
     fits, scores = [], []
@@ -97,7 +156,7 @@ def test_an_ensemble_ranks_by_the_mean_of_its_models(pool_20k, monkeypatch, run_
         graphs, sets, **kw))
     monkeypatch.setattr(search_methods, "predict_pool", lambda model, graphs, backend="auto": scores.append(original_predict(
         model, graphs)) or scores[-1])
-    oracle, _ = run_method("predictor", pool_20k, runs=2, budget=45, num_train=20, fit_options=fit_options,
+    oracle, _ = run_method("predictor", nasbench_20k, runs=2, budget=45, num_train=20, fit_options=fit_options,
                            ensemble=3)
     (sets,) = fits
     assert len(sets) == 6 and all(torch.equal(sets[0][0], s[0]) for s in sets[:3])
@@ -112,10 +171,10 @@ def test_blown_queries_train_on_the_normalisation_constant():
 
 
 @pytest.mark.parametrize("method", ["random", "evolution"])
-def test_runs_are_fixed_by_seed_and_run_index(method, pool_20k, space, run_method):
-    first, _ = run_method(method, pool_20k, runs=3, budget=70, space=space)
-    again, _ = run_method(method, pool_20k, runs=2, budget=70, space=space)
-    other, _ = run_method(method, pool_20k, runs=2, budget=70, seed=1, space=space)
+def test_runs_are_fixed_by_seed_and_run_index(method, pool_20k, nasbench_20k, space, run_method):
+    first, _ = run_method(method, nasbench_20k, runs=3, budget=70, space=space)
+    again, _ = run_method(method, nasbench_20k, runs=2, budget=70, space=space)
+    other, _ = run_method(method, nasbench_20k, runs=2, budget=70, seed=1, space=space)
     assert np.array_equal(first.rows[:2], again.rows) and np.array_equal(first.values[:2], again.values)
     assert not np.array_equal(first.rows[:2], other.rows)
 
@@ -204,8 +263,8 @@ def test_tournament_picks_the_best_of_its_sample_and_the_oldest_dies():
     assert list(search_methods.oldest_slots(birth)) == [1, 0]
 
 
-def test_evolution_population_is_the_latest_children(pool_20k, space, run_method):
-    oracle, population = run_method("evolution", pool_20k, runs=2, budget=80, space=space, population=20,
+def test_evolution_population_is_the_latest_children(pool_20k, nasbench_20k, space, run_method):
+    oracle, population = run_method("evolution", nasbench_20k, runs=2, budget=80, space=space, population=20,
                                     tournament=5)
     for r in range(2):
         order = np.argsort(population["birth"][r])
@@ -214,7 +273,7 @@ def test_evolution_population_is_the_latest_children(pool_20k, space, run_method
         assert np.array_equal(population["values"][r][order], oracle.values[r, 60:])
 
 
-def test_tournament_of_the_whole_population_always_breeds_from_the_best(pool_20k, space, monkeypatch, run_method):
+def test_tournament_of_the_whole_population_always_breeds_from_the_best(pool_20k, nasbench_20k, space, monkeypatch, run_method):
     parents = []
     original = search_methods.mutate_into_pool
 
@@ -223,7 +282,7 @@ def test_tournament_of_the_whole_population_always_breeds_from_the_best(pool_20k
         return original(adjacency, operations, parent_index, *args)
 
     monkeypatch.setattr(search_methods, "mutate_into_pool", spy)
-    oracle, _ = run_method("evolution", pool_20k, runs=1, budget=25, space=space, population=10, tournament=10)
+    oracle, _ = run_method("evolution", nasbench_20k, runs=1, budget=25, space=space, population=10, tournament=10)
     pool_index = search_methods.pool_to_space_index(pool_20k, space)
     for step, parent in enumerate(parents):
         alive = oracle.rows[0, step:step + 10]  # the population before child `step + 10`
@@ -259,8 +318,8 @@ def test_best_so_far_tracks_the_first_best_query_and_its_regret():
 def test_a_query_costs_the_training_time_of_the_run_it_returns(complete_pool, run_method):
     """On the complete records (3 runs each, their own training times): every query's value and cost are one and
     the same run's final validation accuracy and training time, and a run's hours are the sum of its queries'."""
-    pool, by_hash = complete_pool
-    oracle, _ = run_method("random", pool, runs=3, budget=40)
+    pool, by_hash, nasbench = complete_pool
+    oracle, _ = run_method("random", nasbench, runs=3, budget=40)
     for r in range(3):
         for row, value, seconds in zip(oracle.rows[r], oracle.values[r], oracle.seconds[r]):
             runs = by_hash[pool.hashes[row].decode()]["computed_stats"]["108"]
@@ -344,7 +403,7 @@ def test_oracle_floor_is_the_regret_of_picking_by_one_run():
 
 
 def test_oracle_floor_on_the_complete_records_is_positive(complete_pool):
-    pool, _ = complete_pool
+    pool, *_ = complete_pool
     floor = search_methods.oracle_floor(pool, seed=0)
     assert floor.shape == (100,) and (floor >= 0).all() and floor.mean() > 0
 
@@ -368,15 +427,15 @@ def test_cli_reports_test_accuracy_where_the_data_has_it(tmp_path, complete_reco
     assert "The data has no test accuracy" in (out_20k / "table.md").read_text()
 
 
-def test_the_n_sweep_spends_every_budget_exactly_in_one_fit(pool_20k, monkeypatch):
+def test_the_n_sweep_spends_every_budget_exactly_in_one_fit(pool_20k, nasbench_20k, monkeypatch):
     """--num_train 20 30 40: one stacked fit of 2 x 3 predictors of 20, 30 and 40 architectures; each size's
     runs query their budget exactly, and every size's first queries are the same random order's prefix."""
     fits = []
     original_fit = engine.fit
     monkeypatch.setattr(engine, "fit", lambda graphs, sets, **kw: fits.append([len(r) for r, _ in sets]) or
                         original_fit(graphs, sets, **kw))
-    groups = [(search_methods.Oracle(pool_20k, uniforms), rngs, size) for size in (20, 30, 40)
-              for rngs, uniforms in [search_methods.run_generators(0, 2, 70)]]
+    groups = [(search_methods.Oracle(pool_20k, nasbench_20k, 2, 70), search_methods.run_generators(0, 2), size)
+              for size in (20, 30, 40)]
     fit_options = dict(hidden=8, epochs=2, lr=1e-3, wd=1e-3, batch_size=10, dropout=0.1, seed=0, device="cpu")
     search_methods.neural_predictor_sizes(pool_20k, groups, fit_options)
     assert fits == [[20, 20, 30, 30, 40, 40]]
@@ -417,7 +476,7 @@ def test_cli_n_sweep_and_its_flags(hdf5_20k, tmp_path, capsys):
 def test_method_units_resolve_every_variant_by_its_recipe():
     args = search.parse_args(["--predictor", "gcn", "mlp", "--recipe", "faithful", "improved", "--cascade", "both",
                               "--epochs", "7"])
-    units = search_methods.method_units(args)
+    units = search.method_units(args)
     keys = [key for key, _, _ in units]
     assert keys[:3] == ["predictor:gcn,faithful", "predictor:gcn,faithful,cascade", "predictor:gcn,improved"]
     assert len(keys) == 2 * 2 * 2 + 2 and keys[-2:] == ["random", "evolution"]
@@ -431,9 +490,9 @@ def test_method_units_resolve_every_variant_by_its_recipe():
                                                                   expected.propagation)
         assert variant.epochs == 7  # a flag given on the command line holds for every variant
     assert isinstance(args.predictor, list) and args.epochs == 7  # the command line itself is left unresolved
-    lone = search_methods.method_units(search.parse_args(["--methods", "predictor"]))
+    lone = search.method_units(search.parse_args(["--methods", "predictor"]))
     assert [key for key, _, _ in lone] == ["predictor"] and lone[0][2].lr == cli.RECIPES["faithful"].lr
-    cascade = search_methods.method_units(search.parse_args(["--methods", "predictor", "--cascade"]))
+    cascade = search.method_units(search.parse_args(["--methods", "predictor", "--cascade"]))
     assert [key for key, _, _ in cascade] == ["predictor:gcn,faithful,cascade"] and cascade[0][2].cascade is True
 
 
@@ -532,3 +591,32 @@ def test_search_figures_passes_denormals_to_every_stage_only_when_asked(hdf5_20k
             parts = search_figures.stage_arguments(stage, args)
             given = parts[parts.index("--denormals") + 1] if "--denormals" in parts else None
             assert given == expected, (stage, parts)
+
+
+def _library_equals_cli(tmp_path, nasbench, calls, flags):
+    out = tmp_path / "search"
+    assert search.main(["--data", nasbench.dataset_file, "--methods", *calls, "--seed", "4", *flags,
+                        "--output_dir", str(out), "--quiet"]) == 0
+    with np.load(out / "traces.npz") as traces:
+        for method, call in calls.items():
+            random.seed(4)
+            oracle = call()
+            for name in ("rows", "values", "seconds"):
+                np.testing.assert_array_equal(traces[f"{method}/{name}"], getattr(oracle, name), err_msg=method)
+
+
+def test_the_library_gives_what_search_py_gives(tmp_path, complete_pool, nasbench_20k):
+    """search.py is a thin layer: the library's functions, called from Python with the same seeds (and Python's
+    generator seeded as search.py seeds it before each method), query the same architectures and get the same
+    runs: on the complete records (three runs each) and, for evolution, on the sample."""
+    _, _, nasbench = complete_pool
+    quick = recipes.RECIPES["faithful"].replace(epochs=2, hidden=8)
+    _library_equals_cli(tmp_path / "complete", nasbench, {
+        "random": lambda: search_methods.search_random(nasbench, runs=3, budget=30, seed=4),
+        "predictor": lambda: search_methods.search_neural_predictor(nasbench, runs=3, budget=30, seed=4,
+                                                                    num_train=12, recipe=quick)},
+        ["--runs", "3", "--budget", "30", "--num_train", "12", "--epochs", "2", "--gcn_hidden", "8"])
+    _library_equals_cli(tmp_path / "sample", nasbench_20k, {
+        "evolution": lambda: search_methods.search_evolution(nasbench_20k, runs=2, budget=40, seed=4,
+                                                             population=10, tournament=3)},
+        ["--runs", "2", "--budget", "40", "--population", "10", "--tournament", "3"])

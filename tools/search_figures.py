@@ -30,7 +30,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from flags import DENORMALS, SEARCH_NUM_TRAIN, SEARCH_RUNS, SWEEP_SIZES, non_negative_int, positive_int  # noqa: E402
+from flags import DENORMALS, SWEEP_SIZES, non_negative_int, positive_int  # noqa: E402
+from search_methods import BUDGET, NUM_TRAIN, RUNS, method_name  # noqa: E402
 from nb101.nasbench_data import DEFAULT_HDF5, atomic_output, interruptible, output_dir_problem  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +41,7 @@ STAGES = ("main", "predictors", "sweep")
 def stage_arguments(stage, args):
     """search.py's arguments of one stage (without --output_dir); flags left at search.py's defaults are omitted."""
     common = [(flag, value) for flag, value, default in (
-        ("--data", args.data, DEFAULT_HDF5), ("--budget", args.budget, 2000), ("--seed", args.seed, 0),
+        ("--data", args.data, DEFAULT_HDF5), ("--budget", args.budget, BUDGET), ("--seed", args.seed, 0),
         ("--threads", args.threads, 0), ("--device", args.device, "auto"), ("--epochs", args.epochs, None),
         ("--denormals", args.denormals, "keep"))
         if value != default]
@@ -70,7 +71,6 @@ def check(args, parser):
 
 def headline(summary):
     """The closing summary's line of a stage: its size and the entry with the lowest mean regret at the budget."""
-    from search_methods import method_name
     methods = summary["methods"]
     best = min(methods, key=lambda key: methods[key]["final_regret_mean"])
     return (f"{len(methods)} entries x {summary['args']['runs']} runs, budget {summary['args']['budget']}; "
@@ -93,12 +93,12 @@ def parse_args(argv=None):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", default=DEFAULT_HDF5)
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
-    parser.add_argument("--runs", type=positive_int, default=SEARCH_RUNS, help="runs of the main comparison")
+    parser.add_argument("--runs", type=positive_int, default=RUNS, help="runs of the main comparison")
     parser.add_argument("--comparison_runs", type=positive_int, default=20,
                         help="runs of the every-predictor comparison (14 entries)")
     parser.add_argument("--sweep_runs", type=positive_int, default=20, help="runs of the N sweep")
-    parser.add_argument("--budget", type=positive_int, default=2000)
-    parser.add_argument("--num_train", type=positive_int, default=SEARCH_NUM_TRAIN,
+    parser.add_argument("--budget", type=positive_int, default=BUDGET)
+    parser.add_argument("--num_train", type=positive_int, default=NUM_TRAIN,
                         help="N of the main and predictor stages")
     parser.add_argument("--sweep_sizes", type=positive_int, nargs="+", default=list(SWEEP_SIZES))
     parser.add_argument("--epochs", type=positive_int, default=None, help="override every recipe's epochs (smoke tests)")
