@@ -10,11 +10,13 @@ import argparse
 import gc
 import os
 import sys
+import warnings
 
 import torch
 
 from dataset import Nb101Dataset
-from flags import DENORMALS, dropout_rate, non_negative_float, non_negative_int, positive_float, positive_int  # noqa: F401
+from flags import (DENORMALS, Distinct, dropout_rate, non_negative_float, non_negative_int, positive_float,  # noqa: F401
+                   positive_int, seed)
 from engine import BACKENDS, product_slowdown, resolve_device, subnormal_slowdown
 from model import PRECISIONS, PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
 from recipes import RECIPES
@@ -33,7 +35,7 @@ def add_recipe_arguments(parser, several=False):
     """--predictor, --backend, --recipe and the flags it sets (each one overrides the recipe's value);
     resolve_recipe(args) fills them. several: --predictor and --recipe take several values (lists), for a
     script that compares them (recipe_variants)."""
-    many = dict(nargs="+", default=["gcn"]) if several else dict(default="gcn")
+    many = dict(nargs="+", action=Distinct, default=["gcn"]) if several else dict(default="gcn")
     parser.add_argument("--predictor", choices=sorted(PREDICTORS), **many,
                         help="gcn: the paper's predictor; mlp, cnn: the baselines of its appendix")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
@@ -146,7 +148,7 @@ def fit_arguments(args, device):
 
 def add_machine_arguments(parser, output_dir):
     """--seed, --device, --threads, --output_dir and --quiet, as every training script has them."""
-    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--threads", type=non_negative_int, default=0,
                         help="CPU cores for torch (0: torch's default, all of them; 1 when other jobs hold the cores)")
@@ -199,10 +201,16 @@ def load_datasets(args, device):
             Nb101Dataset(args.data, args.eval_split, args.splits, device, args.propagation))
 
 
+def plain_warnings():
+    """Show the library's warnings as one line, 'warning: ...', not with a file name and line number."""
+    warnings.showwarning = lambda message, *_args, **_kwargs: print(f"warning: {message}", file=sys.stderr)
+
+
 def run(main, args):
     """main(args, device) with the device resolved and the output directory checked first; a user's mistake
     (DataError, ValueError) is printed as one line and exits 2, never as a traceback; SIGTERM and SIGINT end it
     with exit 130 (nasbench_data.interruptible), every output being written atomically."""
+    plain_warnings()
     try:
         set_denormals(getattr(args, "denormals", "keep"))  # first: before torch starts its worker threads
         use_threads(args)

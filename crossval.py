@@ -119,17 +119,20 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=DEFAULT_HDF5)
     parser.add_argument("--splits", default=DEFAULT_SPLITS)
-    parser.add_argument("--sizes", type=cli.positive_int, nargs="+", default=list(SIZES), help="training-set sizes N")
+    parser.add_argument("--sizes", type=cli.positive_int, nargs="+", action=cli.Distinct, default=list(SIZES),
+                        help="training-set sizes N")
     parser.add_argument("--folds", type=cli.positive_int, default=3,
                         help="K (3 keeps the default grid near 10 minutes on CPU)")
     parser.add_argument("--predictor", choices=sorted(PREDICTORS), default="gcn")
     parser.add_argument("--backend", choices=engine.BACKENDS, default="auto")
-    parser.add_argument("--hidden", type=cli.positive_int, nargs="+", default=[48, 144], help="the GCN's hidden size")
-    parser.add_argument("--epochs", type=cli.positive_int, nargs="+", default=[100, 300])
-    parser.add_argument("--lrs", type=cli.positive_float, nargs="+", default=[1e-4, 4e-4])
-    parser.add_argument("--propagation", nargs="+", choices=PROPAGATION_RULES, default=["faithful"])
-    parser.add_argument("--losses", nargs="+", choices=REGRESSION_LOSSES, default=["mse"])
-    parser.add_argument("--ensembles", type=cli.positive_int, nargs="+", default=[1],
+    parser.add_argument("--hidden", type=cli.positive_int, nargs="+", action=cli.Distinct, default=[48, 144],
+                        help="the GCN's hidden size")
+    parser.add_argument("--epochs", type=cli.positive_int, nargs="+", action=cli.Distinct, default=[100, 300])
+    parser.add_argument("--lrs", type=cli.positive_float, nargs="+", action=cli.Distinct, default=[1e-4, 4e-4])
+    parser.add_argument("--propagation", nargs="+", action=cli.Distinct, choices=PROPAGATION_RULES,
+                        default=["faithful"])
+    parser.add_argument("--losses", nargs="+", action=cli.Distinct, choices=REGRESSION_LOSSES, default=["mse"])
+    parser.add_argument("--ensembles", type=cli.positive_int, nargs="+", action=cli.Distinct, default=[1],
                         help="ensemble sizes to try (each trains that many seeds per fold)")
     parser.add_argument("--readout_init", choices=READOUT_INITS, default="torch")
     parser.add_argument("--wd", type=cli.non_negative_float, default=1e-3)

@@ -63,11 +63,11 @@ def denormalise_accuracy(target):
     return target * LABEL_STD + LABEL_MEAN
 
 
-def split_rows(labels, hashes, split, splits_path):
+def split_rows(labels, hashes, split, splits_path, data_path=DEFAULT_HDF5):
     """HDF5 rows of `split`: rows with a label for None/"all", else the split file's index array."""
     if split is None or split == "all":
         return np.flatnonzero(np.isfinite(labels))
-    rows = select_split(read_splits(splits_path, hashes), split, splits_path)
+    rows = select_split(read_splits(splits_path, hashes, data_path), split, splits_path)
     unlabelled = np.count_nonzero(~np.isfinite(labels[rows]))
     if unlabelled:
         raise DataError(f"split {split!r} of {splits_path} has {unlabelled} rows without a label; "
@@ -75,11 +75,12 @@ def split_rows(labels, hashes, split, splits_path):
     return rows
 
 
-def training_rows(labels, hashes, size, splits_path, seed):
+def training_rows(labels, hashes, size, splits_path, seed, data_path=DEFAULT_HDF5):
     """(HDF5 rows, source) of the N training architectures: split `N` of the split file, else a seeded draw."""
     if not os.path.exists(splits_path):
-        raise DataError(f"split file {splits_path} not found; make it with:\n  {SPLIT_HINT}")
-    splits = read_splits(splits_path, hashes)
+        raise DataError(f"split file {splits_path} not found; make it with:\n  {SPLIT_HINT} --data {data_path} "
+                        f"--output {splits_path}")
+    splits = read_splits(splits_path, hashes, data_path)
     if str(size) in splits:
         return select_split(splits, str(size), splits_path), f"split {size}"
     labelled = np.flatnonzero(np.isfinite(labels))
@@ -97,7 +98,7 @@ class Nb101Dataset(torch.utils.data.Dataset):
     def __init__(self, hdf5=DEFAULT_HDF5, split="all", splits=DEFAULT_SPLITS, device="cpu", propagation="faithful"):
         data = read_hdf5(hdf5)
         labels = validation_labels(data["metrics"])
-        rows = split_rows(labels, data["hash"], split, splits)
+        rows = split_rows(labels, data["hash"], split, splits, hdf5)
         self.name = "all" if split is None else split
         self.index = torch.as_tensor(rows, dtype=torch.long)
         self.hashes = data["hash"]  # of every HDF5 row, for split files

@@ -14,6 +14,7 @@ same batches, so model m of a stack trains exactly as a single run with seed + m
 import concurrent.futures
 import contextlib
 import math
+import os
 import time
 
 import numpy as np
@@ -25,6 +26,7 @@ from dataset import denormalise_accuracy, normalise_accuracy
 from metrics import regression_metrics
 from model import GCN, LOSSES, batch_loss, build_predictor
 from nb101.nasbench_data import GOOD_ACCURACY
+from flags import MAX_SEED
 from recipes import FAITHFUL
 
 BACKENDS = ("auto", "fast", "autograd")
@@ -167,7 +169,10 @@ def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.lo
     sizes = [len(rows) for rows, _ in train_sets]
     if min(sizes) < batch_size:
         raise ValueError(f"a training set has {min(sizes)} architectures, fewer than one batch of {batch_size}")
+    if not (isinstance(seed, (int, np.integer)) and 0 <= seed and seed + len(sizes) - 1 <= MAX_SEED):
+        raise ValueError(f"seed {seed}: the models' seeds seed .. seed + {len(sizes) - 1} must lie in 0 .. {MAX_SEED}")
     device = torch.device(device)
+    check_memory(predictor, len(sizes), hidden, batch_size, max(sizes) // batch_size, device)
     model = build_predictor(predictor, num_models=len(train_sets), seed=seed, dropout=dropout,
                             gcn_hidden=hidden, readout_init=readout_init, precision=precision).to(device)
     backend = resolve_backend(backend, model)
@@ -181,6 +186,23 @@ def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.lo
         Trainer(model, graphs, train_sets, backend, loss, wd, batch_size, seed, workers, base_lr).run(
             epochs, progress, print_freq)
     return model
+
+
+def check_memory(predictor, num_models, hidden, batch_size, steps, device):
+    """ValueError, before anything is allocated, when a fit would need more memory than the machine has.
+
+    A rough upper estimate: per model, the weights with their gradients and Adam's two moments (16 bytes a
+    parameter), an epoch's inputs and dropout masks (steps x batch x about 3 x 7 x hidden bytes) and a step's
+    activations (batch x 7 vertices x the layers' widths, several float32 copies)."""
+    parameters = 2 * (5 * hidden + 2 * hidden * hidden) + 128 * hidden + 128 if predictor == "gcn" else 300_000
+    activations = steps * batch_size * (21 * hidden + 600) + batch_size * 7 * (4 * hidden + 128) * 4 * 8
+    needed = num_models * (16 * parameters + activations)
+    available = (torch.cuda.get_device_properties(device).total_memory if device.type == "cuda"
+                 else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    if needed > available:
+        raise ValueError(f"training {num_models} {predictor} model(s) of hidden size {hidden} needs about "
+                         f"{needed / 2 ** 30:,.1f} GiB, more than the {available / 2 ** 30:,.1f} GiB of this {device.type}; "
+                         "use a smaller --gcn_hidden, fewer models (--ensemble, --runs) or a smaller batch")
 
 
 def model_chunks(num_models, workers, device, largest=10):
@@ -236,6 +258,10 @@ class Trainer:
                 if self.torch_adam is not None:
                     self.torch_adam.param_groups[0]["lr"] = lrs[0]
                 epoch_loss, active = self.epoch(lrs, pool)
+                if not torch.isfinite(epoch_loss):
+                    raise ValueError(f"the training loss became {epoch_loss.item()} in epoch {epoch + 1}: the fit "
+                                     f"diverged. The learning rate ({max(self.base_lr):g}) is the usual cause; "
+                                     "try a smaller one (--lr)")
                 report = print_freq and (epoch + 1) % print_freq == 0
                 if progress or report:
                     mean_loss = (epoch_loss / active.sum()).item()  # mean over models and steps

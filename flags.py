@@ -8,6 +8,7 @@ cli.py offers them to the training scripts.
 import argparse
 import math
 
+MAX_SEED = 2 ** 31 - 1  # seeds feed numpy's RandomState (below 2**32) and torch's generators as seed + model index
 DENORMALS = ("keep", "flush")  # --denormals: float32 subnormals kept (IEEE) or flushed to zero on the CPU
 SWEEP_SIZES = (43, 86, 129, 172, 344, 860)  # the paper's N-vs-K ablation (tools/search_figures.py's sweep stage)
 
@@ -55,3 +56,21 @@ def non_negative_float(text):
 
 def dropout_rate(text):
     return finite_float(text, low_inclusive=True, high=1.0)
+
+
+def seed(text):
+    """A seed from 0 to MAX_SEED: larger ones would wrap around in some generator and silently repeat a run."""
+    value = non_negative_int(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {MAX_SEED:,}, got {text}")
+    return value
+
+
+class Distinct(argparse.Action):
+    """A list flag (nargs="+") whose values must differ: a repeated value would run one configuration twice."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated:
+            parser.error(f"argument {option_string}: each value once ({', '.join(repeated)} given twice)")
+        setattr(namespace, self.dest, values)

@@ -91,7 +91,7 @@ def cells_and_labels(args):
         if args.split == "all":
             rows = np.flatnonzero(np.isfinite(labels))
         else:
-            rows = nasbench_data.select_split(nasbench_data.read_splits(args.splits, data["hash"]), args.split,
+            rows = nasbench_data.select_split(nasbench_data.read_splits(args.splits, data["hash"], args.data), args.split,
                                               args.splits)
         cells = {key: data[key][rows] for key in ("adjacency", "operations", "num_vertices")}
         return cells, data["hash"][rows], labels[rows]
@@ -125,6 +125,7 @@ def write_csv(path, order, hashes, cells, predicted, labels):
 
 def main(argv=None):
     args = parse_args(argv)
+    cli.plain_warnings()
     try:
         check_output_file(args.output, args.checkpoint, args.data)
         predictor = NeuralPredictor.load(args.checkpoint, device=args.device, progress=not args.quiet)

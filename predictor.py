@@ -21,8 +21,9 @@ import torch
 
 import engine
 from dataset import graph_tensors
+from flags import MAX_SEED
 from model import PREDICTORS, build_predictor
-from nb101 import nasbench_data, records, search_space
+from nb101 import nasbench_data, search_space
 from nb101.api import ModelSpec
 from recipes import Recipe, get_recipe
 
@@ -53,8 +54,8 @@ class NeuralPredictor:
         self.recipe = get_recipe(recipe, **overrides)
         if predictor not in PREDICTORS:
             raise ValueError(f"predictor {predictor!r}: expected one of {', '.join(PREDICTORS)}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer from 0 to {MAX_SEED:,}, got {seed!r}")
         self.predictor, self.seed, self.backend, self.precision = predictor, int(seed), backend, precision
         self.device = engine.resolve_device(str(device))
         self.progress = progress
@@ -262,7 +263,7 @@ def _checked_arrays(cells):
     n = arrays["num_vertices"]
     if ((n < 2) | (n > search_space.MAX_VERTICES)).any():
         raise ValueError(f"cell {int(np.argmax((n < 2) | (n > 7)))} has {n[np.argmax((n < 2) | (n > 7))]} vertices")
-    bad = records.malformed_graphs(arrays["adjacency"], arrays["operations"], n)
+    bad = search_space.malformed_graphs(arrays["adjacency"], arrays["operations"], n)
     bad |= arrays["adjacency"].sum(axis=(1, 2)) > search_space.MAX_EDGES
     if bad.any():
         raise ValueError(f"cell {int(np.argmax(bad))} is not a pruned NAS-Bench-101 cell")

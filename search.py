@@ -35,6 +35,7 @@ traces.npz (every run's queried rows, values and seconds, best-so-far, regret, h
 architecture's mean test accuracy) and summary.json.
 """
 import argparse
+import os
 import random
 import sys
 import time
@@ -46,7 +47,8 @@ import search_methods
 from nb101 import api, nasbench_data
 from nb101.records import ConversionError
 from search_methods import METHODS, method_name, oracle_floor
-from search_report import REGRET_THRESHOLDS, best_so_far, hours_to_reach, queries_to_reach, write_outputs
+from search_report import (REGRET_THRESHOLDS, best_so_far, hours_to_reach, output_bytes, queries_to_reach,
+                           write_outputs)
 
 CASCADES = {"off": (False,), "on": (True,), "both": (False, True)}  # --cascade
 
@@ -94,6 +96,11 @@ def run_search(args, device):
     pool = search_methods.pool_of(nasbench)
     if args.budget > len(pool):
         raise nasbench_data.DataError(f"--budget {args.budget} exceeds the pool of {len(pool)} architectures")
+    if "evolution" in args.methods:  # before any method runs, not after the others have
+        search_methods.check_evolution_pool(pool)
+    entries = len(method_units(args)) + len(args.num_train) - 1
+    nasbench_data.require_free_space(os.path.join(args.output_dir, "traces.npz"),
+                                     output_bytes(entries, args.runs, args.budget), "the search's results")
     progress = not args.quiet
     traces, oracles, seconds, budgets = {}, {}, {}, {}
     for unit, method, unit_args in method_units(args):
@@ -152,11 +159,12 @@ def parse_args(argv=None):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", default=nasbench_data.DEFAULT_HDF5,
                         help="HDF5 made by tools/nasbench_tfrecord_converter.py")
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", action=cli.Distinct, choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--runs", type=cli.positive_int, default=search_methods.RUNS, help="independent runs per method")
     parser.add_argument("--budget", type=cli.positive_int, default=search_methods.BUDGET,
                         help="queries (trained architectures) per run")
-    parser.add_argument("--num_train", type=cli.positive_int, nargs="+", default=[search_methods.NUM_TRAIN],
+    parser.add_argument("--num_train", type=cli.positive_int, nargs="+", action=cli.Distinct,
+                        default=[search_methods.NUM_TRAIN],
                         help="Neural Predictor: N random training queries; several N: the N-vs-K sweep, one fit")
     parser.add_argument("--cascade", nargs="?", const="on", choices=("off", "on", "both"), default="off",
                         help="Neural Predictor: classifier first stage (--cascade alone: on; both: each variant "
@@ -171,9 +179,6 @@ def parse_args(argv=None):
     cli.add_machine_arguments(parser, "results/search")
     args = parser.parse_args(argv)
     cli.check_backend(args, parser)
-    for option in ("num_train", "predictor", "recipe"):
-        if len(set(getattr(args, option))) < len(getattr(args, option)):
-            parser.error(f"--{option}: each value once")
     batch_size = max(variant.train_batch_size for variant in cli.recipe_variants(args))
     if "predictor" in args.methods and not all(batch_size <= n < args.budget for n in args.num_train):
         parser.error(f"--num_train must be at least --train_batch_size ({batch_size}) "

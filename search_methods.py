@@ -22,6 +22,7 @@ architectures and evolution's initial population are the same draw. `METHODS` na
 - Regularized evolution: population 50, tournament 10, mutation rate 1.0 (search_space.mutate),
   the oldest dies; all runs advance in lockstep.
 """
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,6 +37,9 @@ from nb101.search_space import MAX_VERTICES, MUTATION_DRAWS
 from recipes import get_recipe
 
 RUNS, BUDGET, NUM_TRAIN = 100, 2000, 172  # the defaults: runs per method, queries per run, the Neural Predictor's N
+# evolution mutates cells of the whole space and keeps those in the pool: below this share it can take hours to
+# find a child, or give up
+MIN_EVOLUTION_POOL = search_space.NUM_ARCHITECTURES // 100
 ATTEMPTS_PER_ROUND = 16  # candidate children drawn at once per run still looking for one
 MAX_ATTEMPTS = 100_000  # give up (pool too sparse around a parent) after this many candidates
 
@@ -479,17 +483,32 @@ def search_evolution(benchmark, *, runs=RUNS, budget=BUDGET, seed=0, population=
     if not 1 <= tournament <= population:
         raise ValueError(f"the tournament ({tournament}) must be between 1 and the population ({population})")
     pool, oracle, rngs = _setup(benchmark, pool, runs, budget, seed)
+    check_evolution_pool(pool)
     space = search_space.enumerate_space(progress=progress)
     regularized_evolution(pool, oracle, rngs, space, population, tournament, mutation_rate, child_rule,
                           progress=progress)
     return oracle
 
 
+def check_evolution_pool(pool):
+    """ValueError for a pool too sparse in the space for regularized evolution's mutations to land in it."""
+    if len(pool) < MIN_EVOLUTION_POOL:
+        raise ValueError(f"regularized evolution mutates cells of the whole space and keeps those in the pool: it "
+                         f"needs a pool of at least {MIN_EVOLUTION_POOL:,} architectures (1% of the space; the "
+                         f"shipped sample has 20,001), and this one has {len(pool):,}. Leave evolution out "
+                         "(--methods random predictor) or use larger data")
+
+
 def _setup(benchmark, pool, runs, budget, seed):
-    """(pool, a fresh Oracle, run generators); ValueError for a budget beyond the pool."""
+    """(pool, a fresh Oracle, run generators); ValueError for a budget beyond the pool, or runs x budget beyond
+    the memory (the log and the traces hold about ten float64s per query)."""
     pool = pool_of(benchmark) if pool is None else pool
     if budget > len(pool):
         raise ValueError(f"a budget of {budget} queries exceeds the pool of {len(pool)} architectures")
+    needed, available = runs * budget * 80, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available:
+        raise ValueError(f"{runs:,} runs of {budget:,} queries need about {needed / 2 ** 30:,.0f} GiB for their log, "
+                         f"more than the {available / 2 ** 30:,.0f} GiB of this machine; use fewer --runs")
     return pool, Oracle(pool, benchmark, runs, budget), run_generators(seed, runs)
 
 

@@ -303,23 +303,28 @@ def markdown_report(traces, summary):
 
 
 def write_outputs(output_dir, traces, oracles, summary):
-    """Write curves.png, curves_time.png, table.md, traces.npz and summary.json, all or none (atomic_outputs);
-    return the table."""
-    names = ("curves.png", "curves_time.png", "table.md", "traces.npz", "summary.json")
+    """Write table.md, traces.npz and summary.json (all or none, atomic_outputs), then curves.png and
+    curves_time.png, so that a failure while plotting (a full disk) keeps the results; return the table."""
     table = markdown_report(traces, summary)
     arrays = {f"{method}/{key}": value for method, trace in traces.items() for key, value in trace.items()}
     arrays.update({f"{method}/rows": oracle.rows for method, oracle in oracles.items()})
     arrays.update({f"{method}/values": oracle.values for method, oracle in oracles.items()})
     arrays.update({f"{method}/seconds": oracle.seconds for method, oracle in oracles.items()})
-    paths = [os.path.join(output_dir, name) for name in names]
-    with nasbench_data.atomic_outputs(*paths) as (curves, time_curves, markdown, npz, json_path):
-        swept = len(summary["args"]["num_train"]) > 1
-        plot_curves(traces, curves, summary, None if swept or "predictor" not in summary["args"]["methods"]
-                    else summary["args"]["num_train"][0])
-        plot_time_curves(traces, time_curves, summary)
+    paths = [os.path.join(output_dir, name) for name in ("table.md", "traces.npz", "summary.json")]
+    with nasbench_data.atomic_outputs(*paths) as (markdown, npz, json_path):
         with open(markdown, "w") as f:
             f.write(table)
         with open(npz, "wb") as f:
             np.savez_compressed(f, **arrays)
         nasbench_data.write_json(json_path, summary)
+    swept = len(summary["args"]["num_train"]) > 1
+    plot_curves(traces, os.path.join(output_dir, "curves.png"), summary,
+                None if swept or "predictor" not in summary["args"]["methods"] else summary["args"]["num_train"][0])
+    plot_time_curves(traces, os.path.join(output_dir, "curves_time.png"), summary)
     return table
+
+
+def output_bytes(entries, runs, budget):
+    """About how many bytes write_outputs needs: traces.npz's seven (runs, budget) float64 arrays per entry, and the
+    plots and tables."""
+    return entries * runs * budget * 7 * 8 + 2 ** 21

@@ -24,7 +24,7 @@ import cli
 import engine
 from metrics import plot_scatter
 from predictor import NeuralPredictor
-from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_outputs, write_json
+from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_outputs, require_free_space, write_json
 
 
 def parse_args(argv=None):
@@ -70,10 +70,18 @@ def train(args, device):
         seconds[name], clock = time.time() - clock, time.time()
 
     train_set, eval_set = cli.load_datasets(args, device)
-    if len(eval_set) == 0:
-        raise DataError(f"eval split {args.eval_split!r} has no architectures; choose another --eval_split")
-    if args.folds > len(train_set):
-        raise ValueError(f"--folds {args.folds}: the train split has only {len(train_set)} architectures")
+    if len(eval_set) < 2:
+        raise DataError(f"eval split {args.eval_split!r} has {len(eval_set)} architecture(s): Kendall tau and "
+                        "Spearman rho need at least 2; choose another --eval_split")
+    if args.folds and 2 * args.folds > len(train_set):
+        raise ValueError(f"--folds {args.folds}: the train split has only {len(train_set)} architectures; each fold "
+                         "needs at least 2 for its metrics")
+    engine.check_memory(args.predictor, args.ensemble, args.gcn_hidden, args.train_batch_size,
+                        len(train_set) // args.train_batch_size, device)
+    # results.json, model.pt (4 bytes a parameter) and the scatter plot, checked before the training
+    parameters = args.ensemble * 4 * (4 * args.gcn_hidden ** 2 + 140 * args.gcn_hidden) if args.predictor == "gcn" \
+        else args.ensemble * 4 * 300_000
+    require_free_space(os.path.join(args.output_dir, "model.pt"), parameters + 2 ** 21, "the results")
     lap("load")
     fit_options = cli.fit_arguments(args, device)
     predictor = NeuralPredictor(cli.recipe_of(args), args.predictor, seed=args.seed, device=device,
@@ -95,16 +103,16 @@ def train(args, device):
     results = {"metrics": metrics, "args": vars(args),
                "sizes": {"train": len(train_set), "eval": len(eval_set), "eval_minus_train": int((~seen).sum())},
                "seconds": seconds, "device": device_name, **results}
-    outputs = ["results.json", "model.pt"] + (["scatter.png"] if args.visualize else [])
-    with atomic_outputs(*(os.path.join(args.output_dir, name) for name in outputs)) as paths:
+    with atomic_outputs(*(os.path.join(args.output_dir, name) for name in ("results.json", "model.pt"))) as paths:
         write_json(paths[0], results)
         predictor.save(paths[1])
-        if args.visualize:
-            m = metrics["eval"]
-            title = (f"{args.predictor.upper()} predictor, train {args.train_split} ({len(train_set)}), eval "
-                     f"{args.eval_split}: MSE {m['mse']:.2f}, Kendall tau {m['kendall_tau']:.3f}, "
-                     f"Spearman rho {m['spearman_rho']:.3f}")
-            plot_scatter(paths[2], predicted, eval_set.accuracy.cpu().numpy(), seen, title)
+    if args.visualize:  # after the results, which a failure here (a full disk) does not take with it
+        m = metrics["eval"]
+        title = (f"{args.predictor.upper()} predictor, train {args.train_split} ({len(train_set)}), eval "
+                 f"{args.eval_split}: MSE {m['mse']:.2f}, Kendall tau {m['kendall_tau']:.3f}, "
+                 f"Spearman rho {m['spearman_rho']:.3f}")
+        plot_scatter(os.path.join(args.output_dir, "scatter.png"), predicted, eval_set.accuracy.cpu().numpy(),
+                     seen, title)
     print(summary_line(args, metrics, sum(seconds.values()), device_name))
     if "crossval" in results:
         crossval = results["crossval"]

@@ -19,10 +19,15 @@ import os
 import signal
 import sys
 import tempfile
+import warnings
+import zipfile
+import zlib
 
 import numpy as np
 
-from .search_space import MAX_VERTICES, usual_permissions
+from .files import (DataError, atomic_output, atomic_outputs, remove_stale_temporaries,  # noqa: F401 (re-exported)
+                    require_free_space)
+from .search_space import MAX_EDGES, MAX_VERTICES, malformed_graphs
 
 DEFAULT_HDF5 = "data/nasbench.hdf5"
 DEFAULT_SPLITS = "data/train.npz"
@@ -39,36 +44,6 @@ GOOD_ACCURACY = 0.91  # a "good" architecture: the cascade's classifier label, t
 DIGEST_KEY = "__hdf5_digest__"
 CONVERT_HINT = "python tools/nasbench_tfrecord_converter.py --input ../shared/nb101/labels_20k.jsonl"
 SPLIT_HINT = "python tools/split_train_val.py"
-
-
-class DataError(Exception):
-    """A data or split file is missing or does not fit; the message says what to do."""
-
-
-@contextlib.contextmanager
-def atomic_output(path):
-    """Yield a temporary path next to `path`; rename it to `path` only if the block succeeds."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = None
-    try:  # mkstemp inside the try: an interrupt right after it still removes the file
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
-        os.close(fd)
-        yield tmp
-        usual_permissions(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-@contextlib.contextmanager
-def atomic_outputs(*paths):
-    """atomic_output for several files: the block writes all of them to temporary files, which replace the
-    outputs together, one rename after another, only when the block succeeds; a failure or an interrupt
-    anywhere in the block leaves every previous output as it was."""
-    with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(atomic_output(path)) for path in paths]
 
 
 def _raise_interrupt(signum, frame):
@@ -105,6 +80,8 @@ def check_output_file(output, *inputs):
         raise DataError(f"output {output}: {problem}")
     if os.path.exists(output) and not os.access(output, os.W_OK):
         raise DataError(f"output {output} is not writable")
+    if os.path.isdir(os.path.dirname(target)):
+        remove_stale_temporaries(output)
 
 
 def output_dir_problem(path):
@@ -199,7 +176,14 @@ def hashes_digest(hashes):
 
 
 def write_hdf5(path, hashes, num_vertices, trainable_parameters, adjacency, operations, metrics):
-    """Write the HDF5 atomically: an existing file is only replaced by a complete new one."""
+    """Write the HDF5 atomically: an existing file is only replaced by a complete new one.
+
+    The file is built in memory and then written as plain bytes, so that a full disk is an
+    ordinary OSError (a DataError naming the file), never a crash inside the HDF5 library;
+    the free space is checked before the first byte is written.
+    """
+    import io
+
     import h5py
     arrays = {
         "hash": np.asarray(hashes, dtype="S32"),
@@ -212,10 +196,14 @@ def write_hdf5(path, hashes, num_vertices, trainable_parameters, adjacency, oper
     n = len(arrays["hash"])
     assert all(len(a) == n for a in arrays.values()), "all datasets must have one row per architecture"
     assert arrays["metrics"].shape[1:] == METRICS_SHAPE
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
+        for name, array in arrays.items():  # fletcher32: a checksum per chunk, so corruption fails the read
+            f.create_dataset(name, data=array, fletcher32=True, chunks=True)
+    require_free_space(path, image.getbuffer().nbytes, "the HDF5")
     with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            for name, array in arrays.items():  # fletcher32: a checksum per chunk, so corruption fails the read
-                f.create_dataset(name, data=array, fletcher32=True, chunks=True)
+        with open(tmp, "wb") as f:
+            f.write(image.getbuffer())
 
 
 def read_hdf5(path=DEFAULT_HDF5):
@@ -225,11 +213,12 @@ def read_hdf5(path=DEFAULT_HDF5):
         raise DataError(f"{path} not found. Create it with:\n  {CONVERT_HINT} --output {path}")
     try:
         with h5py.File(path, "r") as f:
-            missing = [name for name in DATASETS if name not in f]
+            missing = [name for name in DATASETS if not isinstance(f.get(name), h5py.Dataset)]
             if missing:
-                raise DataError(f"{path} lacks datasets {missing}; re-create it with:\n  {CONVERT_HINT}")
+                raise DataError(f"{path} lacks the datasets {missing} (or holds groups by those names); "
+                                f"re-create it with:\n  {CONVERT_HINT}")
             data = {name: f[name][()] for name in DATASETS}
-    except OSError as e:
+    except (OSError, RuntimeError, ValueError, TypeError) as e:  # h5py's errors for damaged files and chunks
         raise DataError(f"{path} is not a readable HDF5 file ({e}); re-create it with:\n  {CONVERT_HINT}") from None
     problem = hdf5_problem(data)
     if problem:
@@ -239,7 +228,7 @@ def read_hdf5(path=DEFAULT_HDF5):
 
 
 def hdf5_problem(data):
-    """What is wrong with the HDF5's arrays (shapes, dtypes, hashes, vertex counts, operations), or None."""
+    """What is wrong with the HDF5's arrays (shapes, dtypes, hashes, vertex counts, graphs, value ranges), or None."""
     n = len(data["hash"])
     shapes = {"hash": (n,), "num_vertices": (n,), "trainable_parameters": (n,),
               "adjacency": (n, MAX_VERTICES, MAX_VERTICES), "operations": (n, MAX_VERTICES),
@@ -257,7 +246,8 @@ def hdf5_problem(data):
                        | ((hex_digits >= ord("a")) & (hex_digits <= ord("f")))).all(axis=1)
     if not well_formed.all():
         return f"row {int(np.argmin(well_formed))} has a malformed hash {hashes[np.argmin(well_formed)]!r}"
-    if len(np.unique(hashes)) != n:
+    ascending = bool((hashes[1:] > hashes[:-1]).all())  # the converter sorts them: then unique is one comparison
+    if not ascending and len(np.unique(hashes)) != n:
         return "its hashes are not unique"
     vertices = data["num_vertices"]
     wrong = (vertices < 2) | (vertices > MAX_VERTICES)
@@ -267,26 +257,68 @@ def hdf5_problem(data):
     operations, adjacency = data["operations"], data["adjacency"]
     if ((operations < -2) | (operations > 2)).any() or ((adjacency != 0) & (adjacency != 1)).any():
         return "operations outside -2..2 or adjacency entries other than 0 and 1"
-    return None
+    bad = malformed_graphs(adjacency, operations, vertices) | (adjacency.sum(axis=(1, 2)) > MAX_EDGES)
+    if bad.any():
+        return (f"row {int(np.argmax(bad))} is not a pruned NAS-Bench-101 cell (upper triangular, input first and "
+                f"output last, every vertex on an input-output path, at most {MAX_EDGES} edges)")
+    if (data["trainable_parameters"] < -1).any():
+        return f"row {int(np.argmax(data['trainable_parameters'] < -1))} has negative trainable_parameters"
+    return metrics_problem(data["metrics"])
 
 
-def read_splits(path, hashes):
-    """The split file's {name: indices}, refused unless it was made for the HDF5 with `hashes`."""
+def metrics_problem(metrics):
+    """What is out of range in the metrics, or None: accuracies must be in [0, 1] and training times finite and
+    non-negative, or missing (NaN). Whole-array reductions first (milliseconds on the full table); the row is
+    looked for only when one fails."""
+    accuracy, seconds = metrics[..., 1:], metrics[..., 0]
+    if np.isnan(metrics).all():
+        return None
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: nothing to check there
+        fine = np.nanmin(metrics) >= 0 and not np.nanmax(accuracy) > 1 and not np.nanmax(seconds) == np.inf
+    if fine:
+        return None
+    bad = ~np.isnan(accuracy) & ~((accuracy >= 0) & (accuracy <= 1))
+    if bad.any():
+        where = tuple(np.argwhere(bad)[0])
+        value = float(accuracy[where])
+        hint = " (percentages? accuracies are fractions)" if 1 < value <= 100 else ""
+        return f"row {where[0]} has the accuracy {value:g}, outside [0, 1]{hint}"
+    where = tuple(np.argwhere(~np.isnan(seconds) & ~((seconds >= 0) & (seconds < np.inf)))[0])
+    return f"row {where[0]} has the training time {float(seconds[where]):g}, not a non-negative finite number"
+
+
+def read_splits(path, hashes, data_path=DEFAULT_HDF5):
+    """The split file's {name: indices} for the HDF5 with `hashes` (at `data_path`, named in the hints).
+
+    A file of tools/split_train_val.py carries the digest of the HDF5's hash list and is refused for other
+    data. A file without one (the public reproduction's train.npz) is taken with what can be checked: integer
+    indices in range, and split N (and 91-N) of at most N rows; a warning says that it may index other data.
+    """
+    hint = f"re-create it with:\n  {SPLIT_HINT} --data {data_path} --output {path}"
     if not os.path.exists(path):
-        raise DataError(f"{path} not found. Create it with:\n  {SPLIT_HINT} --splits {path}")
+        raise DataError(f"{path} not found. Create it with:\n  {SPLIT_HINT} --data {data_path} --output {path}")
     try:
-        with np.load(path) as f:
+        with np.load(path, allow_pickle=False) as f:
             contents = {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(f"{path} is not a readable split file ({e}); re-create it with:\n  {SPLIT_HINT}") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"{path} is not a readable split file ({type(e).__name__}: {e}); {hint}") from None
     digest = contents.pop(DIGEST_KEY, None)
-    if digest is None or str(digest) != hashes_digest(hashes):
-        raise DataError(f"{path} was not made from this HDF5 (its hash-list digest differs); "
-                        f"re-create it with:\n  {SPLIT_HINT}")
+    if digest is not None and str(digest) != hashes_digest(hashes):
+        raise DataError(f"{path} was not made from this HDF5 (its hash-list digest differs); {hint}")
     for name, index in contents.items():
-        if index.ndim != 1 or (len(index) and (index.min() < 0 or index.max() >= len(hashes))):
-            raise DataError(f"{path}: split {name!r} has indices outside 0..{len(hashes) - 1}; "
-                            f"re-create it with:\n  {SPLIT_HINT}")
+        if index.ndim != 1 or index.dtype.kind not in "iu":
+            raise DataError(f"{path}: split {name!r} is not a list of integer row indices ({index.dtype} "
+                            f"{index.shape}); {hint}")
+        if len(index) and (index.min() < 0 or index.max() >= len(hashes)):
+            raise DataError(f"{path}: split {name!r} has indices outside 0..{len(hashes) - 1}; {hint}")
+        size = name.rpartition("-")[2]
+        if name.replace("-", "").isdigit() and size.isdigit() and len(index) > int(size):
+            raise DataError(f"{path}: split {name!r} has {len(index)} rows, more than its name says; {hint}")
+    if digest is None:
+        warnings.warn(f"{path} carries no digest of the HDF5 it was made for (as the public reproduction's files): "
+                      "its indices were checked to be in range, not that they index this HDF5's architectures",
+                      stacklevel=2)
     return contents
 
 

@@ -217,30 +217,6 @@ class Architectures:
                 "metrics": self.metrics[:n][order].reshape(n, *nasbench_data.METRICS_SHAPE)}
 
 
-def malformed_graphs(adjacency, operations, num_vertices):
-    """True for each padded graph that is not a pruned cell in the official form.
-
-    Official form: strictly upper triangular, input first and output at vertex n-1, interior
-    ops 0..2, every vertex but the output has an outgoing edge and every vertex but the
-    input an incoming one (in a DAG that is the same as: every vertex is on an input-output
-    path, i.e. nothing is left to prune).
-    """
-    n = num_vertices.astype(np.int64)
-    vertex = np.arange(search_space.MAX_VERTICES)[None, :]
-    real = vertex < n[:, None]
-    rows = np.arange(len(n))
-    adj = adjacency.astype(bool)
-    bad = (np.tril(adj).any(axis=(1, 2))
-           | (adj & ~(real[:, :, None] & real[:, None, :])).any(axis=(1, 2))
-           | (operations[:, 0] != search_space.INPUT_CODE)
-           | (operations[rows, n - 1] != search_space.OUTPUT_CODE))
-    interior = real & (vertex > 0) & (vertex < n[:, None] - 1)
-    bad |= (interior & ~np.isin(operations, (0, 1, 2))).any(axis=1)
-    bad |= (real & (vertex < n[:, None] - 1) & ~adj.any(axis=2)).any(axis=1)
-    bad |= (real & (vertex > 0) & ~adj.any(axis=1)).any(axis=1)
-    return bad
-
-
 def graph_hashes(space, adjacency, operations, num_vertices):
     """Official hash of each pruned graph (output at n-1), read from the space's class table.
 
@@ -273,7 +249,7 @@ def verify_graphs(table, rows, space, place):
     hashes = np.array(table.hashes, dtype="S32")[rows]
     adjacency, operations = table.adjacency[rows], table.operations[rows]
     num_vertices = table.num_vertices[rows]
-    bad = np.flatnonzero(malformed_graphs(adjacency, operations, num_vertices))
+    bad = np.flatnonzero(search_space.malformed_graphs(adjacency, operations, num_vertices))
     if len(bad):
         i = bad[0]
         raise ConversionError(f"{place(table, rows[i])}: the graph of {hashes[i].decode()} is not a pruned "
@@ -334,6 +310,8 @@ def _add_record(table, number, offset, payload):
         metrics = ModelMetrics.FromString(binascii.a2b_base64(raw_metrics, strict_mode=True))
     except (ValueError, TypeError, DecodeError) as e:  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise ConversionError(f"record {number} at byte {offset}: malformed row ({type(e).__name__}: {e})") from None
+    except RecursionError:
+        raise ConversionError(f"record {number} at byte {offset}: malformed row (nested too deeply)") from None
     row = table.row_of.get(key) if isinstance(key, str) else None
     if row is None:
         if not _is_hash(key):
@@ -401,6 +379,8 @@ def read_jsonl(path, space, quiet=False):
                 raise ConversionError(f"line {number}: {e}") from None
             except (ValueError, TypeError, AttributeError, KeyError) as e:
                 raise ConversionError(f"line {number}: malformed row ({type(e).__name__}: {e})") from None
+            except RecursionError:
+                raise ConversionError(f"line {number}: malformed row (nested too deeply)") from None
     if not len(table):
         raise ConversionError(f"{path} holds no rows")
     with_graph = np.array(with_graph, dtype=np.int64)
@@ -510,6 +490,16 @@ def file_format(path):
     return "jsonl" if head.lstrip().startswith(b"{") else "tfrecord"
 
 
+def check_not_empty(path, kind):
+    """ConversionError, before any work, for a file without a record or row."""
+    with open(path, "rb") as f:
+        if kind == "jsonl":
+            if not any(line.strip() for line in f):
+                raise ConversionError(f"{path} holds no rows")
+        elif not f.read(1):
+            raise ConversionError("the file holds no records")
+
+
 def convert(input_path, output_path, skip_sha256=False, quiet=False):
     """Convert `input_path` (official TFRecord or jsonl, told apart by content) to the HDF5 at `output_path`.
 
@@ -523,6 +513,11 @@ def convert(input_path, output_path, skip_sha256=False, quiet=False):
     kind = file_format(input_path)
     if kind == "hdf5":
         raise ConversionError("is already an HDF5 file; nothing to convert")
+    check_not_empty(input_path, kind)
+    # a lower bound of the HDF5's size (about a tenth of a TFRecord, half of a jsonl or more), checked before
+    # the minutes of reading; the exact size is checked again before writing
+    nasbench_data.require_free_space(output_path, os.path.getsize(input_path) // (12 if kind == "tfrecord" else 3),
+                                     "the HDF5")
     start = time.time()
     space = search_space.enumerate_space(progress=not quiet)
     if kind == "jsonl":

@@ -15,12 +15,13 @@ import mmap
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
 
 import numpy as np
+
+from .files import atomic_output
 
 INPUT, OUTPUT = "input", "output"
 OPS = ["conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"]
@@ -134,6 +135,35 @@ def is_valid(matrix, ops):
     except ValueError:
         return False
     return True
+
+
+def malformed_graphs(adjacency, operations, num_vertices):
+    """True for each padded graph that is not a pruned cell in the official form.
+
+    Official form: strictly upper triangular, input first and output at vertex n-1, interior
+    ops 0..2, every vertex but the output has an outgoing edge and every vertex but the
+    input an incoming one (in a DAG that is the same as: every vertex is on an input-output
+    path, i.e. nothing is left to prune). Vectorised on each adjacency row packed into one
+    byte (bit j: an edge to vertex j), so that the whole space takes milliseconds.
+    """
+    n = np.asarray(num_vertices).astype(np.int64)
+    out_bits = np.packbits(np.asarray(adjacency) != 0, axis=2, bitorder="little")[:, :, 0]  # (N, 7) uint8
+    vertex = np.arange(MAX_VERTICES)
+    ops = np.asarray(operations)
+    interior = (vertex > 0) & (vertex < n[:, None] - 1)
+    return ((out_bits & ~_ALLOWED_EDGES[n]).any(axis=1)
+            | ((vertex < n[:, None] - 1) & (out_bits == 0)).any(axis=1)
+            | ((np.bitwise_or.reduce(out_bits, axis=1) & _NEEDS_INPUT[n]) != _NEEDS_INPUT[n])
+            | (ops[:, 0] != INPUT_CODE)
+            | (ops[np.arange(len(n)), n - 1] != OUTPUT_CODE)
+            | (interior & ((ops < 0) | (ops > 2))).any(axis=1))
+
+
+# by vertex count n: the bits that row v of a cell may have (edges v -> v+1 .. n-1), and the vertices that must
+# have an incoming edge (all but the input)
+_ALLOWED_EDGES = np.array([[sum(1 << w for w in range(v + 1, n)) for v in range(MAX_VERTICES)]
+                           for n in range(MAX_VERTICES + 1)], dtype=np.uint8)
+_NEEDS_INPUT = np.array([(1 << n) - 2 if n else 0 for n in range(MAX_VERTICES + 1)], dtype=np.uint8)
 
 
 def hash_module(matrix, labels):
@@ -553,26 +583,12 @@ def _space_arrays(space):
     return arrays
 
 
-def usual_permissions(path):
-    """Give a file made by tempfile.mkstemp (0600) the permissions the umask gives a new file."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def save_space(space, path):
     """Write the cache atomically, with a version and a checksum of its contents."""
     arrays = _space_arrays(space)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as f:
             np.savez(f, version=np.int64(CACHE_VERSION), checksum=np.str_(_checksum(arrays.values())), **arrays)
-        usual_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def load_space_cache(path):

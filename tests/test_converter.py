@@ -437,7 +437,7 @@ def _padded(rows):
 
 def test_graph_hashes_and_malformed_graphs_on_real_graphs(complete_rows, space):
     adjacency, operations, num_vertices = _padded(complete_rows)
-    assert not records.malformed_graphs(adjacency, operations, num_vertices).any()
+    assert not search_space.malformed_graphs(adjacency, operations, num_vertices).any()
     found = records.graph_hashes(space, adjacency, operations, num_vertices)
     assert found.tolist() == [row["hash"].encode() for row in complete_rows]
     lower = adjacency.copy()
@@ -451,7 +451,7 @@ def test_graph_hashes_and_malformed_graphs_on_real_graphs(complete_rows, space):
     padding_edge[small, 0, 6] = 1
     for adj, ops, bad_row in [(lower, operations, 0), (no_output_edge, operations, 1), (adjacency, swapped, 2),
                               (padding_edge, operations, small)]:
-        assert np.flatnonzero(records.malformed_graphs(adj, ops, num_vertices)).tolist() == [bad_row]
+        assert np.flatnonzero(search_space.malformed_graphs(adj, ops, num_vertices)).tolist() == [bad_row]
 
 
 def _converter_refuses(arguments, capsys, message):

@@ -570,7 +570,7 @@ def test_search_figures_refuses_before_work_and_stops_at_a_failing_stage(hdf5_20
     from tools import search_figures
     out = tmp_path / "figures"
     for argv, message in ((["--budget", "100"], "must be below --budget"),
-                          (["--sweep_sizes", "43", "43"], "each N once"),
+                          (["--sweep_sizes", "43", "43"], "each value once"),
                           (["--data", str(tmp_path / "absent.hdf5")], "no such file")):
         with pytest.raises(SystemExit) as refused:
             search_figures.main(["--data", hdf5_20k, "--output_dir", str(out), *argv])

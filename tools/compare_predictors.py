@@ -96,8 +96,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=DEFAULT_HDF5)
     parser.add_argument("--splits", default=DEFAULT_SPLITS)
-    parser.add_argument("--sizes", type=cli.positive_int, nargs="+", default=list(SIZES))
-    parser.add_argument("--predictors", nargs="+", choices=sorted(PREDICTORS), default=["mlp", "cnn", "gcn"])
+    parser.add_argument("--sizes", type=cli.positive_int, nargs="+", action=cli.Distinct, default=list(SIZES))
+    parser.add_argument("--predictors", nargs="+", action=cli.Distinct, choices=sorted(PREDICTORS),
+                        default=["mlp", "cnn", "gcn"])
     parser.add_argument("--recipe", choices=sorted(cli.RECIPES), default="faithful")
     parser.add_argument("--seeds", type=cli.positive_int, default=5)
     parser.add_argument("--max-epochs", type=cli.positive_int, default=None, help="cap the epochs (smoke test)")

@@ -38,6 +38,8 @@ def main(argv=None):
             summary = convert(args.input, args.output, args.skip_sha256, args.quiet)
     except ConversionError as e:
         raise SystemExit(f"error: {args.input}: {e}") from None
+    except nasbench_data.DataError as e:  # the output could not be written: a full disk, a vanished folder
+        raise SystemExit(f"error: {e}") from None
     if not args.quiet:
         count, unit, seconds = summary["count"], summary["unit"], summary["seconds"]
         print(f"wrote {args.output}: {summary['architectures']:,} architectures from {count:,} {unit} in "

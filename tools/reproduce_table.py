@@ -24,7 +24,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dataset import Nb101Dataset, denormalise_accuracy  # noqa: E402
 from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, write_json  # noqa: E402
-from cli import RECIPES, check_output_dir, exit_process, non_negative_int, positive_int  # noqa: E402
+from cli import RECIPES, check_output_dir, exit_process, positive_int, seed  # noqa: E402
 from engine import fit, predict, resolve_device  # noqa: E402
 from metrics import plot_scatter, regression_metrics  # noqa: E402
 
@@ -118,7 +118,7 @@ def main(argv=None):
     parser.add_argument("--data", default=DEFAULT_HDF5)
     parser.add_argument("--splits", default=DEFAULT_SPLITS)
     parser.add_argument("--seeds", type=positive_int, default=5)
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="first seed; the others follow it")
+    parser.add_argument("--seed", type=seed, default=0, help="first seed; the others follow it")
     parser.add_argument("--max-epochs", type=positive_int, default=None,
                         help="cap every training's epochs (smoke test)")
     parser.add_argument("--device", default="auto")

@@ -30,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from flags import DENORMALS, SWEEP_SIZES, non_negative_int, positive_int  # noqa: E402
+from flags import DENORMALS, SWEEP_SIZES, Distinct, non_negative_int, positive_int, seed  # noqa: E402
 from search_methods import BUDGET, NUM_TRAIN, RUNS, method_name  # noqa: E402
 from nb101.nasbench_data import DEFAULT_HDF5, atomic_output, interruptible, output_dir_problem  # noqa: E402
 
@@ -62,8 +62,6 @@ def check(args, parser):
     sizes += list(args.sweep_sizes) * ("sweep" in args.stages)
     if any(size >= args.budget for size in sizes):
         parser.error(f"--num_train and --sweep_sizes must be below --budget ({args.budget})")
-    if len(set(args.sweep_sizes)) < len(args.sweep_sizes):
-        parser.error("--sweep_sizes: each N once")
     problem = output_dir_problem(args.output_dir)
     if problem:
         parser.error(f"--output_dir {args.output_dir}: {problem}")
@@ -92,7 +90,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", default=DEFAULT_HDF5)
-    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--stages", nargs="+", action=Distinct, choices=STAGES, default=list(STAGES))
     parser.add_argument("--runs", type=positive_int, default=RUNS, help="runs of the main comparison")
     parser.add_argument("--comparison_runs", type=positive_int, default=20,
                         help="runs of the every-predictor comparison (14 entries)")
@@ -100,9 +98,9 @@ def parse_args(argv=None):
     parser.add_argument("--budget", type=positive_int, default=BUDGET)
     parser.add_argument("--num_train", type=positive_int, default=NUM_TRAIN,
                         help="N of the main and predictor stages")
-    parser.add_argument("--sweep_sizes", type=positive_int, nargs="+", default=list(SWEEP_SIZES))
+    parser.add_argument("--sweep_sizes", type=positive_int, nargs="+", action=Distinct, default=list(SWEEP_SIZES))
     parser.add_argument("--epochs", type=positive_int, default=None, help="override every recipe's epochs (smoke tests)")
-    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--threads", type=non_negative_int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--output_dir", default="results/search_figures")

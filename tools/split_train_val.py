@@ -58,7 +58,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=nasbench_data.DEFAULT_HDF5)
     parser.add_argument("--output", default=nasbench_data.DEFAULT_SPLITS)
-    parser.add_argument("--seed", type=flags.non_negative_int, default=0)
+    parser.add_argument("--seed", type=flags.seed, default=0)
     args = parser.parse_args(argv)
     try:
         nasbench_data.check_output_file(args.output, args.data)
@@ -75,8 +75,11 @@ def main(argv=None):
     except ValueError as e:
         print(f"error: {args.data}: {e}; use data with more architectures", file=sys.stderr)
         raise SystemExit(2) from None
-    with nasbench_data.interruptible():
-        write_splits(args.output, splits, data["hash"])
+    try:
+        with nasbench_data.interruptible():
+            write_splits(args.output, splits, data["hash"])
+    except nasbench_data.DataError as e:  # the output could not be written: a full disk, a vanished folder
+        raise SystemExit(f"error: {e}") from None
     print(f"wrote {args.output} (seed {args.seed}) for {args.data}:")
     for name, index in splits.items():
         print(f"  {name:>11}: {len(index):,}")
