@@ -20,7 +20,7 @@ from flags import (DENORMALS, Distinct, dropout_rate, non_negative_float, non_ne
 from engine import BACKENDS, product_slowdown, resolve_device, subnormal_slowdown
 from model import PRECISIONS, PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
 from recipes import RECIPES
-from nb101.nasbench_data import DataError, interruptible, output_dir_problem
+from nb101.nasbench_data import DataError, interruptible, output_dir_problem, require_free_space
 
 # ---------------------------------------------------------------------------
 # recipes
@@ -188,11 +188,16 @@ def use_threads(args):
         torch.set_num_threads(threads)
 
 
+RESULTS_BYTES = 16 * 2 ** 20  # what a script's results (JSON, tables, plots) need at least, checked before the work
+
+
 def check_output_dir(path):
-    """ValueError unless `path` is (or can be made) a writable directory: checked before the work starts."""
+    """ValueError unless `path` is (or can be made) a writable directory with room for the results: checked before
+    the work starts."""
     problem = output_dir_problem(path)
     if problem:
         raise ValueError(f"--output_dir {path}: {problem}")
+    require_free_space(os.path.join(path, "results"), RESULTS_BYTES, "the results")
 
 
 def load_datasets(args, device):

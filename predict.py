@@ -130,6 +130,8 @@ def main(argv=None):
         check_output_file(args.output, args.checkpoint, args.data)
         predictor = NeuralPredictor.load(args.checkpoint, device=args.device, progress=not args.quiet)
         cells, hashes, labels = cells_and_labels(args)
+        rows = min(len(hashes), args.top or len(hashes))
+        nasbench_data.require_free_space(args.output, 160 * rows, "the CSV")  # a row is under 160 bytes
         predicted = predictor.predict(cells)
     except (CheckpointError, DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

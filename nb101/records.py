@@ -476,7 +476,7 @@ COMPRESSED_SIGNATURES = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": 
 def file_format(path):
     """'hdf5', 'jsonl' or 'tfrecord', read from the file's first bytes (not its name).
 
-    A JSON object on the first non-blank line makes jsonl; anything else not HDF5 is taken
+    A JSON object on the first non-blank line (or blank lines only) makes jsonl; anything else not HDF5 is taken
     as TFRecord, whose first record's CRC then tells whether it is one. ConversionError for
     a compressed file.
     """
@@ -487,7 +487,8 @@ def file_format(path):
     for signature, name in COMPRESSED_SIGNATURES.items():
         if head.startswith(signature):
             raise ConversionError(f"a {name}-compressed file; decompress it first")
-    return "jsonl" if head.lstrip().startswith(b"{") else "tfrecord"
+    text = head.lstrip()
+    return "jsonl" if text.startswith(b"{") or (head and not text) else "tfrecord"  # blank lines only: jsonl
 
 
 def check_not_empty(path, kind):
