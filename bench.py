@@ -35,7 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import cli
 from nb101 import search_space
 from dataset import Nb101Dataset, graph_tensors
-from engine import best_product_time, cross_validate, fit, predict, product_slowdown, subnormal_slowdown
+from engine import cross_validate, fit, predict
 from flags import SWEEP_SIZES
 from search_methods import NUM_TRAIN as SEARCH_NUM_TRAIN, RUNS as SEARCH_RUNS
 from model import GCN, batch_loss
@@ -44,6 +44,52 @@ from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, che
 ROOT = os.path.dirname(os.path.abspath(__file__))
 OVERHEAD_HIDDEN, OVERHEAD_BATCH = 4, 1  # a GCN whose training step is almost no arithmetic (tests/test_bench.py)
 STACK_MODELS = 20  # search.py's fit on two cores: two worker threads, slices of 10 models each
+
+
+
+def product_slowdown(dtype, device, repeats=3):
+    """How many times as long a GCN layer's weight product of a search slice (20 products of (70, 144) by
+    (144, 144)) takes in `dtype` as in float32 on `device`, best of `repeats` each: about 0.3 on a CPU with native
+    bfloat16 instructions (AVX512-BF16, AMX), 20 to 55 on one without, where torch emulates them. Under 0.2 s;
+    1.0 on a GPU, where it is not measured."""
+    if torch.device(device).type != "cpu":
+        return 1.0
+    operands = slice_product_operands()
+    return best_product_time([t.to(dtype) for t in operands], repeats) / best_product_time(operands, repeats)
+
+
+def subnormal_slowdown(device, repeats=3):
+    """How many times as long the weight product of product_slowdown takes in float32 when 1 % of the weights
+    are subnormal (below 1.2e-38, as the weights that weight decay shrinks towards zero become), on `device`:
+    about 1 where the CPU handles them at full speed or flushes them to zero, 30 and more on CPUs where every
+    operation on one traps into microcode (most Intel ones). Under 0.2 s; 1.0 on a GPU, not measured."""
+    if torch.device(device).type != "cpu":
+        return 1.0
+    inputs, weights = slice_product_operands()
+    subnormal = weights.clone()
+    subnormal.view(-1)[::100] = 1e-40
+    return best_product_time([inputs, subnormal], repeats) / best_product_time([inputs, weights], repeats)
+
+
+def slice_product_operands():
+    """Random (20, 70, 144) inputs and (20, 144, 144) weights: a search slice's layer products."""
+    generator = torch.Generator().manual_seed(0)
+    return [torch.randn(20, 70, 144, generator=generator), torch.randn(20, 144, 144, generator=generator)]
+
+
+def best_product_time(operands, repeats):
+    """The best wall time of `repeats` torch.bmm calls on operands (after a first one that allocates and warms up);
+    on a GPU each timed call waits for the product to finish."""
+    sync = torch.cuda.synchronize if operands[0].is_cuda else (lambda: None)
+    out = torch.bmm(*operands)
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        torch.bmm(*operands, out=out)
+        sync()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def sync():
@@ -276,4 +322,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.exit_process(main())
+    sys.exit(main())

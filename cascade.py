@@ -15,6 +15,7 @@ architectures. Writes results.json to --output_dir; `train.py --cascade` runs th
 """
 import argparse
 import os
+import sys
 import time
 
 import cli
@@ -53,4 +54,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.exit_process(main())
+    sys.exit(main())

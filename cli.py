@@ -7,7 +7,6 @@ takes its flags from here, so a flag means the same and is checked the same ever
 value is refused by argparse with the flag named (exit 2) before any work starts.
 """
 import argparse
-import gc
 import os
 import sys
 import warnings
@@ -17,7 +16,7 @@ import torch
 from dataset import Nb101Dataset
 from flags import (DENORMALS, Distinct, dropout_rate, non_negative_float, non_negative_int, positive_float,  # noqa: F401
                    positive_int, seed)
-from engine import BACKENDS, product_slowdown, resolve_device, subnormal_slowdown
+from engine import BACKENDS, resolve_device
 from model import PRECISIONS, PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
 from recipes import RECIPES
 from nb101.nasbench_data import DataError, interruptible, output_dir_problem, require_free_space
@@ -96,39 +95,6 @@ def check_backend(args, parser):
         parser.error("--backend fast exists for --predictor gcn only; use --backend autograd or auto")
     if args.precision != "fp32" and set(predictors) != {"gcn"}:
         parser.error(f"--precision {args.precision} exists for --predictor gcn only; use --precision fp32")
-
-
-def warn_if_precision_slows(args, device):
-    """Before any work: a warning on stderr when --precision's weight products are slower here than float32's
-    (bfloat16 on a CPU without native bfloat16 instructions: tens of times slower, a search hours instead of
-    minutes). Only a warning: the numbers are those of mixed precision either way."""
-    precision = getattr(args, "precision", "fp32")
-    if precision == "fp32":
-        return
-    slowdown = product_slowdown(PRECISIONS[precision], device)
-    if slowdown > 1:
-        print(f"warning: --precision {precision}: on this CPU a {precision} weight product takes {slowdown:.1f} x "
-              f"as long as a float32 one (no native {precision} instructions such as AVX512-BF16 or AMX), so "
-              "training will be slower, not faster; the default --precision fp32 is the fast one here",
-              file=sys.stderr)
-
-
-SLOW_SUBNORMALS = 3.0  # subnormal_slowdown above which the note is shown: far from the 1.0 of CPUs that do not trap
-
-
-def advise_on_denormals(args, device):
-    """Before any work: a note on stderr when this CPU is slow on subnormal operands and they are kept (the
-    default), naming --denormals flush. Weight decay shrinks unused weights into the subnormal range late in
-    training; where each operation on one traps into microcode, the products that use them slow down several
-    times (the improved recipe 5 x on an Intel Xeon; README, "An Intel Xeon, and subnormal numbers"). Not shown
-    with --quiet."""
-    if getattr(args, "denormals", "keep") != "keep" or getattr(args, "quiet", False):
-        return
-    slowdown = subnormal_slowdown(device)
-    if slowdown > SLOW_SUBNORMALS:
-        print(f"note: on this CPU a product with 1 % subnormal weights takes {slowdown:.0f} x as long as without; "
-              "--denormals flush trains faster here (treats subnormals as zero: results close to, not "
-              "bit-identical with, the default's; see the README)", file=sys.stderr)
 
 
 def recipe_of(args):
@@ -222,19 +188,8 @@ def run(main, args):
         device = resolve_device(args.device)
         if getattr(args, "output_dir", None):
             check_output_dir(args.output_dir)
-        warn_if_precision_slows(args, device)
-        advise_on_denormals(args, device)
         with interruptible():
             return main(args, device)
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-
-
-def exit_process(code):
-    """sys.exit(code) without the interpreter's final garbage collection over every object still alive, most of
-    them torch's from its import (0.2-0.3 s of every run): gc.freeze() exempts them, and the process's memory
-    goes back to the system anyway. For a script's `__main__` only: in a long-lived process the frozen objects
-    would never be collected."""
-    gc.freeze()
-    sys.exit(code)

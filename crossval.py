@@ -191,4 +191,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.exit_process(main())
+    sys.exit(main())

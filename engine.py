@@ -15,7 +15,6 @@ import concurrent.futures
 import contextlib
 import math
 import os
-import time
 
 import numpy as np
 import torch
@@ -32,9 +31,7 @@ from recipes import FAITHFUL
 BACKENDS = ("auto", "fast", "autograd")
 MODELS_PER_WORKER = 10  # the fast path runs a worker thread per core from this many models per core on
 CLASSIFIER_LR = 2e-4
-# graphs per chunk of predict: on the CPU one model's activations of a chunk (about 2 MB) stay near the core
-# (0.89 x the time of chunks of 1,024 over the whole space, on a Zen 3 EPYC); on a GPU, fewer and fuller kernels
-PREDICT_CHUNKS = {"cpu": 256, "cuda": 1024}
+PREDICT_CHUNK = 1024  # graphs per chunk of predict
 
 
 def resolve_device(name):
@@ -66,51 +63,6 @@ def cpu_threads(count, device):
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def product_slowdown(dtype, device, repeats=3):
-    """How many times as long a GCN layer's weight product of a search slice (20 products of (70, 144) by
-    (144, 144)) takes in `dtype` as in float32 on `device`, best of `repeats` each: about 0.3 on a CPU with native
-    bfloat16 instructions (AVX512-BF16, AMX), 20 to 55 on one without, where torch emulates them. Under 0.2 s;
-    1.0 on a GPU, where it is not measured."""
-    if torch.device(device).type != "cpu":
-        return 1.0
-    operands = slice_product_operands()
-    return best_product_time([t.to(dtype) for t in operands], repeats) / best_product_time(operands, repeats)
-
-
-def subnormal_slowdown(device, repeats=3):
-    """How many times as long the weight product of product_slowdown takes in float32 when 1 % of the weights
-    are subnormal (below 1.2e-38, as the weights that weight decay shrinks towards zero become), on `device`:
-    about 1 where the CPU handles them at full speed or flushes them to zero, 30 and more on CPUs where every
-    operation on one traps into microcode (most Intel ones). Under 0.2 s; 1.0 on a GPU, not measured."""
-    if torch.device(device).type != "cpu":
-        return 1.0
-    inputs, weights = slice_product_operands()
-    subnormal = weights.clone()
-    subnormal.view(-1)[::100] = 1e-40
-    return best_product_time([inputs, subnormal], repeats) / best_product_time([inputs, weights], repeats)
-
-
-def slice_product_operands():
-    """Random (20, 70, 144) inputs and (20, 144, 144) weights: a search slice's layer products."""
-    generator = torch.Generator().manual_seed(0)
-    return [torch.randn(20, 70, 144, generator=generator), torch.randn(20, 144, 144, generator=generator)]
-
-
-def best_product_time(operands, repeats):
-    """The best wall time of `repeats` torch.bmm calls on operands (after a first one that allocates and warms up);
-    on a GPU each timed call waits for the product to finish."""
-    sync = torch.cuda.synchronize if operands[0].is_cuda else (lambda: None)
-    out = torch.bmm(*operands)
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        torch.bmm(*operands, out=out)
-        sync()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 # ---------------------------------------------------------------------------
@@ -334,13 +286,12 @@ def predict(model, graphs, rows=None, batch_size=None, progress=False, print_fre
     """Raw outputs (M, L) of every model for the graphs at `rows` (all when None), in eval mode, in chunks.
 
     The GCN's fast backend uses fast_gcn.infer (the first-layer table); other predictors and
-    --backend autograd run forward, in chunks of batch_size graphs (default PREDICT_CHUNKS of the
-    model's device). threads: CPU threads (default torch's, all cores); each is a
+    --backend autograd run forward, in chunks of batch_size graphs (default PREDICT_CHUNK). threads: CPU threads (default torch's, all cores); each is a
     worker that predicts whole chunks with one thread inside operations, which keeps both cores
     busier than threads inside a chunk's operations would. The outputs do not depend on it.
     """
     threads = threads or torch.get_num_threads()
-    batch_size = batch_size or PREDICT_CHUNKS[model.device.type]
+    batch_size = batch_size or PREDICT_CHUNK
     workers = threads if model.device.type == "cpu" else 1
     fast = resolve_backend(backend, model) == "fast"
     with cpu_threads(threads, model.device):

@@ -16,6 +16,7 @@ and with --visualize `scatter.png` to --output_dir.
 """
 import argparse
 import os
+import sys
 import time
 
 import torch
@@ -36,7 +37,7 @@ def parse_args(argv=None):
     cli.add_recipe_arguments(parser)
     parser.add_argument("--eval_batch_size", type=cli.positive_int, default=None,
                         help="graphs per prediction chunk (default: %s)"
-                             % ", ".join(f"{size} on {device}" for device, size in engine.PREDICT_CHUNKS.items()))
+                             % engine.PREDICT_CHUNK)
     parser.add_argument("--train_print_freq", type=cli.positive_int, default=None,
                         help="print the loss every N epochs")
     parser.add_argument("--visualize", action="store_true", help="write scatter.png")
@@ -129,4 +130,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.exit_process(main())
+    sys.exit(main())

@@ -42,7 +42,7 @@ LABEL_MEAN, LABEL_STD = 0.908192, 0.023961
 BLOWN_ACCURACY = 0.2
 GOOD_ACCURACY = 0.91  # a "good" architecture: the cascade's classifier label, the 91-N / denoise-91 filters
 DIGEST_KEY = "__hdf5_digest__"
-CONVERT_HINT = "python tools/nasbench_tfrecord_converter.py --input ../shared/nb101/labels_20k.jsonl"
+CONVERT_HINT = "python tools/nasbench_tfrecord_converter.py"  # converts the shipped sample; --input for others
 SPLIT_HINT = "python tools/split_train_val.py"
 
 

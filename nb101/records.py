@@ -19,6 +19,7 @@ source has none. Nothing is written unless the whole input converts (temporary f
 renamed at the end), so an existing output is only ever replaced by a complete one.
 """
 import binascii
+import gzip
 import hashlib
 import json
 import math
@@ -32,7 +33,7 @@ from google.protobuf import descriptor_pb2, message_factory
 from google.protobuf.message import DecodeError
 from tqdm import tqdm
 
-from . import nasbench_data, search_space
+from . import SAMPLE, SAMPLE_SHA256, nasbench_data, search_space
 
 # name: (SHA256, approximate size in bytes, number of records) of the official release files
 OFFICIAL_FILES = {
@@ -45,7 +46,7 @@ SIZE_TOLERANCE = 0.1  # "about 1.95 GB" may mean GB or GiB
 MAX_RECORD_BYTES = 2 ** 24  # an official record is about 2 KB
 MAX_PARAMETERS = 2 ** 40  # trainable parameters of any cell network (the largest is about 5e7)
 DOWNLOAD_HINT = ("get the official file from https://storage.googleapis.com/nasbench/nasbench_full.tfrecord, "
-                 f"or convert the offline export: {nasbench_data.CONVERT_HINT}")
+                 f"or convert the shipped sample: {nasbench_data.CONVERT_HINT} (its default input, {SAMPLE})")
 EPOCH_INDEX = {e: i for i, e in enumerate(nasbench_data.EPOCHS)}
 # jsonl run keys -> index into a run's 8 values, (halfway, final) x FIELDS
 RUN_KEYS = {f"{c}_{f}": i for i, (c, f) in enumerate(
@@ -244,7 +245,9 @@ def _line_place(table, row):
 def verify_graphs(table, rows, space, place):
     """Raise ConversionError unless every graph in `rows` is a pruned cell whose hash is its key.
 
-    `place(table, row)` names where the row's graph came from (record and offset, or line).
+    The hashes are read from the space's class table when `space` is given (no MD5), else computed
+    (search_space.hash_graphs; the same hashes). `place(table, row)` names where the row's graph came
+    from (record and offset, or line).
     """
     hashes = np.array(table.hashes, dtype="S32")[rows]
     adjacency, operations = table.adjacency[rows], table.operations[rows]
@@ -255,7 +258,13 @@ def verify_graphs(table, rows, space, place):
         raise ConversionError(f"{place(table, rows[i])}: the graph of {hashes[i].decode()} is not a pruned "
                               "NAS-Bench-101 cell (upper-triangular 0/1 matrix, input first, output last, "
                               "every vertex on an input-output path)")
-    found = graph_hashes(space, adjacency, operations, num_vertices)
+    too_many = np.flatnonzero(adjacency.sum(axis=(1, 2)) > search_space.MAX_EDGES)
+    if len(too_many):
+        i = too_many[0]
+        raise ConversionError(f"{place(table, rows[i])}: the graph of {hashes[i].decode()} has more than "
+                              f"{search_space.MAX_EDGES} edges")
+    found = graph_hashes(space, adjacency, operations, num_vertices) if space is not None else \
+        search_space.hash_graphs(adjacency, operations, num_vertices)
     bad = np.flatnonzero(found != hashes)
     if len(bad):
         i = bad[0]
@@ -364,12 +373,16 @@ def _report_sha256(path, size, official, digest, skip_sha256, quiet):
         print(message)
 
 
-def read_jsonl(path, space, quiet=False):
-    """Collect the rows of a hash-keyed jsonl file; returns (Architectures, number of rows)."""
+def read_jsonl(path, quiet=False):
+    """Collect the rows of a hash-keyed jsonl file (gzip-compressed or not); returns (Architectures, number of rows).
+
+    The graphs it carries are checked against their hashes; rows without one take it from the enumerated space,
+    which is built (or loaded) only then."""
     table = Architectures()
     with_graph = []
-    with open(path, "rb") as f, tqdm(f, unit=" rows", unit_scale=True, mininterval=0.5, disable=quiet,
-                                     desc=os.path.basename(path)) as lines:
+    opened = gzip.open(path) if file_format(path) == "jsonl.gz" else open(path, "rb")
+    with opened as f, tqdm(f, unit=" rows", unit_scale=True, mininterval=0.5, disable=quiet,
+                           desc=os.path.basename(path)) as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -384,9 +397,12 @@ def read_jsonl(path, space, quiet=False):
     if not len(table):
         raise ConversionError(f"{path} holds no rows")
     with_graph = np.array(with_graph, dtype=np.int64)
-    verify_graphs(table, with_graph, space, _line_place)
+    cached = search_space.load_space_cache(search_space.default_space_cache())
+    verify_graphs(table, with_graph, cached, _line_place)
     check_ranges(table, _line_place)
-    _graphs_from_space(table, np.setdiff1d(np.arange(len(table)), with_graph), space)
+    without = np.setdiff1d(np.arange(len(table)), with_graph)
+    if len(without):
+        _graphs_from_space(table, without, cached or search_space.enumerate_space(progress=not quiet))
     return table, len(table)
 
 
@@ -474,27 +490,44 @@ COMPRESSED_SIGNATURES = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": 
 
 
 def file_format(path):
-    """'hdf5', 'jsonl' or 'tfrecord', read from the file's first bytes (not its name).
+    """'hdf5', 'jsonl', 'jsonl.gz' or 'tfrecord', read from the file's first bytes (not its name).
 
     A JSON object on the first non-blank line (or blank lines only) makes jsonl; anything else not HDF5 is taken
     as TFRecord, whose first record's CRC then tells whether it is one. ConversionError for
-    a compressed file.
+    another compressed file.
     """
     with open(path, "rb") as f:
         head = f.read(4096)
     if head.startswith(HDF5_SIGNATURE):
         return "hdf5"
+    if head.startswith(b"\x1f\x8b"):  # gzip: jsonl is read compressed (the shipped sample is)
+        try:
+            with gzip.open(path) as f:
+                inner = f.read(4096).lstrip()
+        except (OSError, EOFError) as e:
+            raise ConversionError(f"a damaged gzip file ({e})") from None
+        if inner.startswith(b"{") or not inner:
+            return "jsonl.gz"
     for signature, name in COMPRESSED_SIGNATURES.items():
         if head.startswith(signature):
-            raise ConversionError(f"a {name}-compressed file; decompress it first")
+            raise ConversionError(f"a {name}-compressed file that is not jsonl; decompress it first")
     text = head.lstrip()
     return "jsonl" if text.startswith(b"{") or (head and not text) else "tfrecord"  # blank lines only: jsonl
 
 
+def check_sample():
+    """ConversionError when the shipped sample's bytes are not those it was shipped with."""
+    with open(SAMPLE, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if digest != SAMPLE_SHA256:
+        raise ConversionError(f"the shipped sample {SAMPLE} is damaged (SHA256 {digest[:16]}..., expected "
+                              f"{SAMPLE_SHA256[:16]}...); restore it: git checkout -- nb101/data")
+
+
 def check_not_empty(path, kind):
     """ConversionError, before any work, for a file without a record or row."""
-    with open(path, "rb") as f:
-        if kind == "jsonl":
+    with (gzip.open(path) if kind == "jsonl.gz" else open(path, "rb")) as f:
+        if kind.startswith("jsonl"):
             if not any(line.strip() for line in f):
                 raise ConversionError(f"{path} holds no rows")
         elif not f.read(1):
@@ -515,15 +548,17 @@ def convert(input_path, output_path, skip_sha256=False, quiet=False):
     if kind == "hdf5":
         raise ConversionError("is already an HDF5 file; nothing to convert")
     check_not_empty(input_path, kind)
+    if os.path.realpath(input_path) == os.path.realpath(SAMPLE):
+        check_sample()
     # a lower bound of the HDF5's size (about a tenth of a TFRecord, half of a jsonl or more), checked before
     # the minutes of reading; the exact size is checked again before writing
-    nasbench_data.require_free_space(output_path, os.path.getsize(input_path) // (12 if kind == "tfrecord" else 3),
-                                     "the HDF5")
+    nasbench_data.require_free_space(output_path, os.path.getsize(input_path) // {"tfrecord": 12, "jsonl": 3}.get(
+        kind, 1), "the HDF5")
     start = time.time()
-    space = search_space.enumerate_space(progress=not quiet)
-    if kind == "jsonl":
-        (table, count), unit = read_jsonl(input_path, space, quiet), "rows"
+    if kind.startswith("jsonl"):
+        (table, count), unit = read_jsonl(input_path, quiet), "rows"
     else:
+        space = search_space.enumerate_space(progress=not quiet)
         (table, count), unit = read_tfrecord(input_path, space, skip_sha256, quiet), "records"
     arrays = table.arrays()
     nasbench_data.write_hdf5(output_path, **arrays)

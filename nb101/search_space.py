@@ -11,8 +11,6 @@ builds a table that maps any labelled graph to its class (used by
 """
 import hashlib
 import itertools
-import mmap
-import multiprocessing
 import os
 import sys
 import time
@@ -278,93 +276,42 @@ def _mask_to_matrix(masks, n):
     return matrix
 
 
-def hash_graphs(adjacency, labels, num_vertices, processes=2):
+def hash_graphs(adjacency, labels, num_vertices):
     """Official hashes of many pruned graphs (padded to 7) as an (N,) S32 array.
 
     Same result as `hash_module` on each graph, vectorised: all strings of a round are
-    built at once as rows of bytes, and only MD5 itself runs per string (in
-    `processes` worker processes when there is a lot to hash).
+    built at once as rows of bytes, and only MD5 itself runs per string.
     """
     adjacency, labels = np.asarray(adjacency).astype(bool), np.asarray(labels)
-    # graphs of one size, in chunks that bound memory
-    jobs = []
+    out = np.empty(len(adjacency), dtype="S32")
     for n in np.unique(num_vertices):
         rows = np.flatnonzero(num_vertices == n)
-        jobs += [(int(n), rows[i:i + _CHUNK_GRAPHS]) for i in range(0, len(rows), _CHUNK_GRAPHS)]
-    # bytes of the largest round: 32 per neighbour and for the vertex itself, two '|', and the fingerprint
-    capacity = max([1] + [max(32 * (2 * int(adjacency[rows].sum()) + len(rows) * n) + 2 * len(rows) * n,
-                              36 * n * len(rows)) for n, rows in jobs])
-    out = np.empty(len(adjacency), dtype="S32")
-    with _MD5Batch(capacity, processes if len(adjacency) > 20000 else 1) as md5:
-        for n, rows in jobs:
-            out[rows] = _hash_same_size(adjacency[rows][:, :n, :n], labels[rows][:, :n], n, md5)
+        for chunk in range(0, len(rows), _CHUNK_GRAPHS):  # chunks bound the memory of a round's strings
+            part = rows[chunk:chunk + _CHUNK_GRAPHS]
+            out[part] = _hash_same_size(adjacency[part][:, :n, :n], labels[part][:, :n], int(n))
     return out
 
 
 _CHUNK_GRAPHS = 100000
 
 
-class _MD5Batch:
-    """MD5 of the rows of many byte matrices, in worker processes that read a shared buffer.
-
-    Texts are written straight into the buffer (no copies or pickling); only the
-    16-byte digests travel back.
-    """
-
-    def __init__(self, capacity, processes):
-        global _SHARED
-        self.buffer = _SHARED = mmap.mmap(-1, capacity)  # created before the fork: workers share it
-        self.array = np.frombuffer(self.buffer, dtype=np.uint8)
-        self.pool = multiprocessing.get_context("fork").Pool(processes) if processes > 1 else None
-        self.offset, self.pending = 0, []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.pool is not None:
-            self.pool.terminate()
-        del self.array
-        self.buffer.close()
-
-    def submit(self, parts):
-        """Write the row-wise concatenation of uint8 matrices `parts` into the buffer and hash its rows."""
-        rows, length = len(parts[0]), sum(part.shape[1] for part in parts)
-        view = self.array[self.offset:self.offset + rows * length].reshape(rows, length)
-        np.concatenate(parts, axis=1, out=view)
-        jobs = [(self.offset + i * length, length, min(_CHUNK_ROWS, rows - i))
-                for i in range(0, rows, _CHUNK_ROWS)]
-        self.offset += rows * length
-        self.pending.append(self.pool.map_async(_md5_shared, jobs) if self.pool else [_md5_shared(j) for j in jobs])
-
-    def results(self):
-        """(hex (K, 32) uint8, first 8 digest bytes as uint64) for every submit() since the last call."""
-        out = []
-        for result in self.pending:
-            digests = result.get() if self.pool else result
-            raw = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 16)
-            hexed = np.empty((len(raw), 32), dtype=np.uint8)
-            hexed[:, 0::2] = _HEX_DIGITS[raw >> 4]
-            hexed[:, 1::2] = _HEX_DIGITS[raw & 15]
-            out.append((hexed, raw[:, :8].copy().view(">u8").reshape(-1).astype(np.uint64)))
-        self.offset, self.pending = 0, []
-        return out
-
-
-_SHARED = None
-_CHUNK_ROWS = 20000
-
-
-def _md5_shared(job):
-    offset, length, rows = job
-    view, md5 = memoryview(_SHARED), hashlib.md5
-    return b"".join([md5(view[i:i + length]).digest() for i in range(offset, offset + rows * length, length)])
+def _md5_rows(parts):
+    """MD5 of each row of the row-wise concatenation of uint8 matrices `parts`: (hex (K, 32) uint8, the first 8
+    digest bytes as uint64, which order like the hex strings)."""
+    text = np.ascontiguousarray(np.concatenate(parts, axis=1))
+    length, view, md5 = text.shape[1], memoryview(text).cast("B"), hashlib.md5
+    raw = np.frombuffer(b"".join([md5(view[i:i + length]).digest() for i in range(0, text.size, length)]),
+                        dtype=np.uint8).reshape(-1, 16)
+    hexed = np.empty((len(raw), 32), dtype=np.uint8)
+    hexed[:, 0::2] = _HEX_DIGITS[raw >> 4]
+    hexed[:, 1::2] = _HEX_DIGITS[raw & 15]
+    return hexed, raw[:, :8].copy().view(">u8").reshape(-1).astype(np.uint64)
 
 
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
-def _hash_same_size(adj, labels, n, md5):
+def _hash_same_size(adj, labels, n):
     """Hash g pruned n-vertex graphs; each vertex hash is a row of 32 uint8 hex characters."""
     g = len(adj)
     out_degree, in_degree = adj.sum(axis=2), adj.sum(axis=1)
@@ -391,25 +338,21 @@ def _hash_same_size(adj, labels, n, md5):
         out_neighbours = out_g * n + order[out_g, out_pos]
         words = cur.view(np.uint64)  # (g*n, 4): gathering 8-byte words is much faster than bytes
 
-        # workers hash one group while the next is being written
-        for (a, b), sel in groups:
+        new, new_prefix = np.empty_like(cur), np.empty_like(prefix)
+        for (a, b), sel in groups:  # vertices of equal degrees: their strings have one length
             k = len(sel)
             ins = np.take(words, in_neighbours[in_start[sel][:, None] + np.arange(a)].ravel(), axis=0)
             outs = np.take(words, out_neighbours[out_start[sel][:, None] + np.arange(b)].ravel(), axis=0)
-            md5.submit([ins.view(np.uint8).reshape(k, -1), _column(b"|", k),
-                        outs.view(np.uint8).reshape(k, -1), _column(b"|", k), cur[sel]])
-        new, prefix = np.empty_like(cur), np.empty_like(prefix)
-        for (_, sel), (hexed, first_word) in zip(groups, md5.results()):
-            new[sel], prefix[sel] = hexed, first_word
-        cur = new
+            new[sel], new_prefix[sel] = _md5_rows([ins.view(np.uint8).reshape(k, -1), _column(b"|", k),
+                                                   outs.view(np.uint8).reshape(k, -1), _column(b"|", k), cur[sel]])
+        cur, prefix = new, new_prefix
     # fingerprint: md5 of str(sorted list of vertex hashes), e.g. "['ab..', 'cd..']"
     hashes = cur.reshape(g, n, 32)[rows[:, None], _sorted_vertices(prefix.reshape(g, n), cur.reshape(g, n, 32))]
     pieces = []
     for v in range(n):
         pieces += [_column(b"['" if v == 0 else b", '", g), hashes[:, v], _column(b"'", g)]
     pieces.append(_column(b"]", g))
-    md5.submit(pieces)
-    return md5.results()[0][0].view("S32").reshape(-1)
+    return _md5_rows(pieces)[0].view("S32").reshape(-1)
 
 
 def _column(text, rows):

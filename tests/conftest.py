@@ -20,8 +20,21 @@ def _require_shared(filename):
 
 
 @pytest.fixture(scope="session")
-def labels_20k_path():
-    """../shared/nb101/labels_20k.jsonl: 20,001 architectures, one run each."""
+def labels_20k_path(tmp_path_factory):
+    """The shipped sample (nb101/data/labels_20k.jsonl.gz), decompressed: 20,001 architectures, one run each, the
+    rows of ../shared/nb101/labels_20k.jsonl with every graph filled in. No ../shared needed."""
+    import gzip
+    import shutil
+    import nb101
+    path = tmp_path_factory.mktemp("sample") / "labels_20k.jsonl"
+    with gzip.open(nb101.SAMPLE) as source, open(path, "wb") as target:
+        shutil.copyfileobj(source, target)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def shared_labels_20k_path():
+    """../shared/nb101/labels_20k.jsonl, the public export itself (graphs for its first 1,000 rows only)."""
     return _require_shared("labels_20k.jsonl")
 
 

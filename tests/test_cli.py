@@ -140,21 +140,6 @@ def test_cascade_with_an_empty_eval_split_stops_before_training(labels_hdf5, tmp
     assert not (tmp_path / "out").exists()
 
 
-def test_exit_process_keeps_the_exit_code_and_the_printed_output():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, "-c", "import cli, sys; print('result'); print('note', file=sys.stderr); "
-                           "cli.exit_process(3)"], cwd=root, capture_output=True, text=True)
-    assert (done.returncode, done.stdout, done.stderr) == (3, "result\n", "note\n")
-
-
-def test_product_slowdown_measures_the_dtype_against_float32():
-    import engine
-    import torch
-    assert 0.1 < engine.product_slowdown(torch.float32, "cpu") < 10  # float32 against itself: about 1
-    assert engine.product_slowdown(torch.bfloat16, "cpu") > 0
-    assert engine.product_slowdown(torch.bfloat16, "meta") == 1.0  # not a CPU: not measured
-
-
 def stop_at_fit(*args, **kwargs):
     """engine.fit's stand-in: says that the work started, then ends the run (exit 2)."""
     print("fit started", file=sys.stderr)
@@ -162,32 +147,6 @@ def stop_at_fit(*args, **kwargs):
 
 
 SMALL_RUN = ["--train_split", "40", "--eval_split", "300", "--quiet"]
-
-
-@pytest.mark.parametrize("slowdown, warned", [(25.0, True), (0.3, False)])
-def test_precision_that_slows_training_is_warned_about_before_any_work(slowdown, warned, labels_hdf5, tmp_path,
-                                                                       capsys, monkeypatch):
-    import engine
-    path, splits = labels_hdf5
-    monkeypatch.setattr(cli, "product_slowdown", lambda dtype, device: slowdown)
-    monkeypatch.setattr(engine, "fit", stop_at_fit)
-    assert train.main(["--data", path, "--splits", splits, "--precision", "bf16",
-                       "--output_dir", str(tmp_path / "out"), *SMALL_RUN]) == 2
-    message = capsys.readouterr().err
-    assert ("warning: --precision bf16" in message) == warned, message
-    assert "fit started" in message
-    if warned:
-        assert "25.0 x as long as a float32 one" in message
-        assert message.index("warning") < message.index("fit started")
-
-
-def test_float32_is_not_probed(labels_hdf5, tmp_path, capsys, monkeypatch):
-    import engine
-    path, splits = labels_hdf5
-    monkeypatch.setattr(cli, "product_slowdown", lambda dtype, device: pytest.fail("probed float32"))
-    monkeypatch.setattr(engine, "fit", stop_at_fit)
-    assert train.main(["--data", path, "--splits", splits, "--output_dir", str(tmp_path / "out"), *SMALL_RUN]) == 2
-    assert "fit started" in capsys.readouterr().err
 
 
 FLUSH_CHECK = """
@@ -233,31 +192,6 @@ def test_denormals_flag_takes_only_its_choices(labels_hdf5, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train.main(["--data", path, "--splits", splits, "--denormals", "zero", "--output_dir", str(tmp_path / "o")])
     assert exit_info.value.code == 2 and "--denormals" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("flags, slowdown, noted", [([], 35.0, True), ([], 1.0, False),
-                                                     (["--quiet"], 35.0, False), (["--denormals", "flush"], 35.0, False)])
-def test_slow_subnormals_are_noted_before_any_work(flags, slowdown, noted, labels_hdf5, tmp_path, capsys,
-                                                   monkeypatch):
-    import engine
-    path, splits = labels_hdf5
-    probed = []
-    monkeypatch.setattr(cli, "subnormal_slowdown", lambda device: probed.append(device) or slowdown)
-    monkeypatch.setattr(cli, "set_denormals", lambda mode: None)  # the test process keeps its IEEE arithmetic
-    monkeypatch.setattr(engine, "fit", stop_at_fit)
-    assert train.main(["--data", path, "--splits", splits, "--output_dir", str(tmp_path / "out"),
-                       "--train_split", "40", "--eval_split", "300", *flags]) == 2
-    message = capsys.readouterr().err
-    assert ("--denormals flush trains faster" in message) == noted, message
-    assert bool(probed) == (flags == [])  # --quiet and flush never probe
-    if noted:
-        assert "35 x as long" in message and message.index("note") < message.index("fit started")
-
-
-def test_subnormal_slowdown_is_a_ratio_and_not_measured_off_the_cpu():
-    import engine
-    assert engine.subnormal_slowdown("cpu") > 0
-    assert engine.subnormal_slowdown("meta") == 1.0
 
 
 def test_flush_where_the_cpu_cannot_exits_2_with_a_message(labels_hdf5, tmp_path, capsys, monkeypatch):

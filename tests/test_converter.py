@@ -230,7 +230,7 @@ def test_more_than_three_runs(tmp_path, only108_rows):
 
 def test_missing_input_says_what_to_do(tmp_path):
     message = _fails_cleanly(tmp_path, tmp_path / "nasbench_full.tfrecord")
-    assert "not found" in message and "labels_20k.jsonl" in message
+    assert "not found" in message and "labels_20k.jsonl.gz" in message
 
 
 # ---------------------------------------------------------------------------
@@ -484,3 +484,31 @@ def test_split_tool_refuses_to_overwrite_its_hdf5(hdf5_20k, tmp_path, capsys):
         split_train_val.main(["--data", str(copy), "--output", str(copy)])
     assert failure.value.code == 2 and "is the input" in capsys.readouterr().err
     assert copy.read_bytes() == before
+
+
+def test_the_shipped_sample_is_the_public_export_with_its_graphs_filled_in(shared_labels_20k_path, labels_20k_path,
+                                                                             tmp_path):
+    import nb101
+    with open(shared_labels_20k_path) as f:
+        export = [json.loads(line) for line in f]
+    with open(labels_20k_path) as f:
+        shipped = [json.loads(line) for line in f]
+    assert len(shipped) == len(export) == 20001
+    for ours, theirs in zip(shipped, export):
+        assert {key: ours[key] for key in theirs} == theirs  # every value of the export, unchanged
+        assert "module_adjacency" in ours and "module_operations" in ours
+    a = _convert(nb101.SAMPLE, tmp_path / "shipped.hdf5")
+    b = _convert(shared_labels_20k_path, tmp_path / "export.hdf5")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_a_damaged_shipped_sample_is_refused(monkeypatch, tmp_path):
+    import nb101
+    copy = tmp_path / "labels_20k.jsonl.gz"
+    data = bytearray(open(nb101.SAMPLE, "rb").read())
+    data[5000] ^= 1
+    copy.write_bytes(bytes(data))
+    monkeypatch.setattr(records, "SAMPLE", str(copy))
+    with pytest.raises(records.ConversionError, match="shipped sample .* is damaged"):
+        records.convert(str(copy), str(tmp_path / "out.hdf5"), quiet=True)

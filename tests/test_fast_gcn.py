@@ -186,7 +186,7 @@ def test_adam_fallback_equals_the_fused_kernel():
     for fused in (True, False):
         params, grads, exp_avgs, exp_avg_sqs = [[t.clone() for t in group] for group in tensors]
         for step in range(1, 4):
-            counts = [torch.tensor(float(step))] * 2
+            counts = [step] * 2
             fast_gcn.adam_update(params, grads, exp_avgs, exp_avg_sqs, counts, 1e-2, (0.9, 0.999), 1e-2, 1e-8,
                                  fused=fused)
         results.append(params + exp_avgs + exp_avg_sqs)

@@ -127,7 +127,11 @@ def test_directory_and_compressed_inputs(tmp_path, capsys):
     assert "is a directory" in str(failure.value.code)
     gz = tmp_path / "labels.jsonl.gz"
     gz.write_bytes(b"\x1f\x8b\x08\x00")
-    assert "decompress it first" in refused(tmp_path, gz)
+    assert "a damaged gzip file" in refused(tmp_path, gz)
+    import gzip
+    packed = tmp_path / "records.tfrecord.gz"  # compressed jsonl is read; anything else compressed is not
+    packed.write_bytes(gzip.compress(b"\x00\x01 not json"))
+    assert "decompress it first" in refused(tmp_path, packed)
 
 
 def test_empty_tfrecord_names_the_file_once(tmp_path):

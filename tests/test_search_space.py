@@ -16,9 +16,9 @@ def _graph_rows(path):
 
 
 @pytest.fixture(scope="module")
-def official_graphs(complete_records_path, labels_20k_path):
-    """(hash, matrix, ops) of the 56 complete records and the 1,000 labels_20k rows with a graph."""
-    rows = _graph_rows(complete_records_path) + _graph_rows(labels_20k_path)
+def official_graphs(complete_records_path, shared_labels_20k_path):
+    """(hash, matrix, ops) of the 56 complete records and the 1,000 rows of the public export with a graph."""
+    rows = _graph_rows(complete_records_path) + _graph_rows(shared_labels_20k_path)
     assert len(rows) == 1056
     return [(r["hash"], np.array(r["module_adjacency"]), r["module_operations"]) for r in rows]
 
@@ -167,7 +167,7 @@ def test_small_cells_are_first_generated_members_in_generation_order(space):
     for i, (n, matrix, labels) in enumerate(graphs):
         adjacency[i, :n, :n], operations[i, :n] = matrix, labels
     num_vertices = np.array([n for n, _, _ in graphs], np.int8)
-    hashes = search_space.hash_graphs(adjacency, operations, num_vertices, processes=1)
+    hashes = search_space.hash_graphs(adjacency, operations, num_vertices)
     _, first = np.unique(hashes, return_index=True)
     first = np.sort(first)
     small = np.flatnonzero(space.num_vertices <= 5)

@@ -373,10 +373,10 @@ def test_a_slice_whose_models_all_rest_skips_its_steps_and_trains_the_same(small
         torch.testing.assert_close(stack.vectors()[m], single.vectors()[0], rtol=1e-9, atol=1e-10)
 
 
-def test_prediction_chunks_default_to_the_devices_size(small, capsys):
+def test_prediction_chunks_default_to_predict_chunk(small, capsys):
     model = GCN(seed=1)
-    rows = torch.arange(engine.PREDICT_CHUNKS["cpu"] + 40)
+    rows = torch.arange(len(small)).repeat(4)[:engine.PREDICT_CHUNK + 40]  # more graphs than one chunk
     by_default = engine.predict(model, small.graphs, rows, print_freq=1)
-    assert f"evaluated {engine.PREDICT_CHUNKS['cpu']}/{len(rows):,}" in capsys.readouterr().out
-    torch.testing.assert_close(by_default, engine.predict(model, small.graphs, rows, batch_size=1024),
+    assert f"evaluated {engine.PREDICT_CHUNK:,}/{len(rows):,}" in capsys.readouterr().out
+    torch.testing.assert_close(by_default, engine.predict(model, small.graphs, rows, batch_size=256),
                                rtol=1e-6, atol=1e-7)

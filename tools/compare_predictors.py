@@ -136,4 +136,4 @@ def main(args, device):
 
 
 if __name__ == "__main__":
-    cli.exit_process(cli.run(main, parse_args()))
+    sys.exit(cli.run(main, parse_args()))

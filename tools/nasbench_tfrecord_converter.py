@@ -1,13 +1,14 @@
 """Convert NAS-Bench-101 results to data/nasbench.hdf5, without TensorFlow.
 
-    python tools/nasbench_tfrecord_converter.py --input ../shared/nb101/labels_20k.jsonl
-    python tools/nasbench_tfrecord_converter.py --input data/nasbench_full.tfrecord       # the default input
+    python tools/nasbench_tfrecord_converter.py                                           # the shipped sample
+    python tools/nasbench_tfrecord_converter.py --input data/nasbench_full.tfrecord
     python tools/nasbench_tfrecord_converter.py --input data/nasbench_only108.tfrecord --output data/only108.hdf5
 
 Inputs, told apart by their content: an official release file (.tfrecord: both CRC32Cs of
 every record checked; an official file name and size also has its SHA256 checked, unless
---skip-sha256) or hash-keyed jsonl records (a row without a graph takes it from the
-enumerated search space). Every graph is checked against its hash. The reading lives in
+--skip-sha256) or hash-keyed jsonl records, plain or gzip-compressed (a row without a graph
+takes it from the enumerated search space). The default input is the 20,001-architecture
+sample shipped in nb101/data (its SHA256 checked). Every graph is checked against its hash. The reading lives in
 nb101.records; nothing is written unless the whole input converts.
 """
 import argparse
@@ -15,15 +16,16 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import nb101  # noqa: E402
 from nb101 import nasbench_data  # noqa: E402
 from nb101.records import ConversionError, convert  # noqa: E402
 
-DEFAULT_INPUT = "data/nasbench_full.tfrecord"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--input", default=DEFAULT_INPUT, help="official .tfrecord or hash-keyed .jsonl")
+    parser.add_argument("--input", default=nb101.SAMPLE,
+                        help="official .tfrecord or hash-keyed .jsonl[.gz] (default: the shipped sample)")
     parser.add_argument("--output", default=nasbench_data.DEFAULT_HDF5)
     parser.add_argument("--skip-sha256", action="store_true", help="do not check an official file's SHA256")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")

@@ -24,7 +24,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dataset import Nb101Dataset, denormalise_accuracy  # noqa: E402
 from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, DataError, atomic_output, write_json  # noqa: E402
-from cli import RECIPES, check_output_dir, exit_process, positive_int, seed  # noqa: E402
+from cli import RECIPES, check_output_dir, positive_int, seed  # noqa: E402
 from engine import fit, predict, resolve_device  # noqa: E402
 from metrics import plot_scatter, regression_metrics  # noqa: E402
 
@@ -170,4 +170,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    exit_process(main())
+    sys.exit(main())
