@@ -39,6 +39,7 @@ from engine import cross_validate, fit, predict
 from flags import SWEEP_SIZES
 from search_methods import NUM_TRAIN as SEARCH_NUM_TRAIN, RUNS as SEARCH_RUNS
 from model import GCN, batch_loss
+from recipes import FAITHFUL
 from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, check_output_file
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -179,11 +180,11 @@ def peak_memory_mb():
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=DEFAULT_HDF5)
-    parser.add_argument("--splits", default=DEFAULT_SPLITS)
-    parser.add_argument("--train_split", default="172")
-    parser.add_argument("--epochs", type=cli.positive_int, default=300)
-    parser.add_argument("--folds", type=cli.positive_int, default=5)
+    parser.add_argument("--data", default=DEFAULT_HDF5, help="HDF5 made by tools/nasbench_tfrecord_converter.py")
+    parser.add_argument("--splits", default=DEFAULT_SPLITS, help="split file made by tools/split_train_val.py")
+    parser.add_argument("--train_split", default="172", help="split to train on")
+    parser.add_argument("--epochs", type=cli.positive_int, default=FAITHFUL.epochs, help="training epochs")
+    parser.add_argument("--folds", type=cli.positive_int, default=5, help="folds of the timed cross-validation")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     parser.add_argument("--repeats", type=cli.positive_int, default=3, help="runs per measurement; the median is reported")
     parser.add_argument("--skip-baseline", action="store_true",

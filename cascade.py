@@ -25,12 +25,13 @@ from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, write_json
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=DEFAULT_HDF5)
-    parser.add_argument("--splits", default=DEFAULT_SPLITS)
-    parser.add_argument("--train_split", default="172")
-    parser.add_argument("--eval_split", default="all")
+    parser.add_argument("--data", default=DEFAULT_HDF5, help="HDF5 made by tools/nasbench_tfrecord_converter.py")
+    parser.add_argument("--splits", default=DEFAULT_SPLITS, help="split file made by tools/split_train_val.py")
+    parser.add_argument("--train_split", default="172", help="split to train the classifier and regressor on")
+    parser.add_argument("--eval_split", default="all", help="split to evaluate on")
     cli.add_recipe_arguments(parser)
-    parser.add_argument("--classifier_lr", type=cli.positive_float, default=engine.CLASSIFIER_LR)
+    parser.add_argument("--classifier_lr", type=cli.positive_float, default=engine.CLASSIFIER_LR,
+                        help="the classifier's learning rate (the paper's 2e-4)")
     cli.add_machine_arguments(parser, "runs/cascade")
     return cli.resolve_recipe(parser.parse_args(argv), parser)
 

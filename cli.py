@@ -46,11 +46,12 @@ def add_recipe_arguments(parser, several=False):
                         help="backward-direction propagation: faithful rownorm(P^T) or uniform rownorm((A+I)^T)")
     parser.add_argument("--readout_init", choices=READOUT_INITS, default=None,
                         help="init of the two readout layers: torch (nn.Linear's default) or xavier")
-    parser.add_argument("--gcn_hidden", type=positive_int, default=None)
-    parser.add_argument("--epochs", type=positive_int, default=None)
-    parser.add_argument("--lr", type=positive_float, default=None)
-    parser.add_argument("--wd", type=non_negative_float, default=None)
-    parser.add_argument("--train_batch_size", type=positive_int, default=None)
+    parser.add_argument("--gcn_hidden", type=positive_int, default=None, help="the GCN's hidden size (recipe: 144)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="training epochs (recipe: 300 / 600)")
+    parser.add_argument("--lr", type=positive_float, default=None, help="Adam's learning rate (recipe: 1e-4 / 1e-3)")
+    parser.add_argument("--wd", type=non_negative_float, default=None, help="Adam's L2 weight decay (recipe: 1e-3)")
+    parser.add_argument("--train_batch_size", type=positive_int, default=None,
+                        help="architectures per training batch (recipe: 10)")
     parser.add_argument("--dropout", type=dropout_rate, default=None, help="in [0, 1)")
     parser.add_argument("--loss", choices=REGRESSION_LOSSES, default=None,
                         help="mse, hinge (pairwise ranking), or mse+hinge")
@@ -63,7 +64,8 @@ def add_precision_argument(parser):
     """--precision: the GCN's training-time weight products (model.PRECISIONS); check_backend refuses it for others."""
     parser.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32",
                         help="the GCN layers' weight products while training: fp32 (default) or bf16 (mixed "
-                             "precision: faster for stacks of models on CPUs with AVX512-BF16; see the README)")
+                             "precision: faster for stacks of models on CPUs with AVX512-BF16 or AMX, slower "
+                             "elsewhere; docs/performance.md)")
 
 
 def resolve_recipe(args, parser):
@@ -114,11 +116,11 @@ def fit_arguments(args, device):
 
 def add_machine_arguments(parser, output_dir):
     """--seed, --device, --threads, --output_dir and --quiet, as every training script has them."""
-    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--seed", type=seed, default=0, help="model m of a stack uses seed + m; the same seed, the same numbers")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--threads", type=non_negative_int, default=0,
                         help="CPU cores for torch (0: torch's default, all of them; 1 when other jobs hold the cores)")
-    parser.add_argument("--output_dir", default=output_dir)
+    parser.add_argument("--output_dir", default=output_dir, help="folder of the results (made as needed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_denormals_argument(parser)
 
@@ -128,7 +130,7 @@ def add_denormals_argument(parser):
     parser.add_argument("--denormals", choices=DENORMALS, default="keep",
                         help="keep (default, IEEE) or flush: the CPU treats float32 subnormals as zero (FTZ/DAZ); "
                              "faster training on CPUs where subnormal operands are slow (most Intel ones), "
-                             "results close to, not bit-identical with, keep's (see the README)")
+                             "results close to, not bit-identical with, keep's (docs/performance.md)")
 
 
 def set_denormals(mode):

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 import cli
 import engine
+from recipes import FAITHFUL
 from dataset import denormalise_accuracy, graph_tensors, normalise_accuracy, training_rows
 from metrics import regression_metrics
 from model import PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
@@ -117,27 +118,31 @@ def markdown(by_size, folds):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=DEFAULT_HDF5)
-    parser.add_argument("--splits", default=DEFAULT_SPLITS)
+    parser.add_argument("--data", default=DEFAULT_HDF5, help="HDF5 made by tools/nasbench_tfrecord_converter.py")
+    parser.add_argument("--splits", default=DEFAULT_SPLITS, help="split file made by tools/split_train_val.py")
     parser.add_argument("--sizes", type=cli.positive_int, nargs="+", action=cli.Distinct, default=list(SIZES),
                         help="training-set sizes N")
     parser.add_argument("--folds", type=cli.positive_int, default=3,
                         help="K (3 keeps the default grid near 10 minutes on CPU)")
-    parser.add_argument("--predictor", choices=sorted(PREDICTORS), default="gcn")
-    parser.add_argument("--backend", choices=engine.BACKENDS, default="auto")
+    parser.add_argument("--predictor", choices=sorted(PREDICTORS), default="gcn", help="the predictor to cross-validate")
+    parser.add_argument("--backend", choices=engine.BACKENDS, default="auto", help="as train.py's --backend")
     parser.add_argument("--hidden", type=cli.positive_int, nargs="+", action=cli.Distinct, default=[48, 144],
                         help="the GCN's hidden size")
-    parser.add_argument("--epochs", type=cli.positive_int, nargs="+", action=cli.Distinct, default=[100, 300])
-    parser.add_argument("--lrs", type=cli.positive_float, nargs="+", action=cli.Distinct, default=[1e-4, 4e-4])
+    parser.add_argument("--epochs", type=cli.positive_int, nargs="+", action=cli.Distinct, default=[100, 300],
+                        help="training epochs to try")
+    parser.add_argument("--lrs", type=cli.positive_float, nargs="+", action=cli.Distinct, default=[1e-4, 4e-4],
+                        help="learning rates to try")
     parser.add_argument("--propagation", nargs="+", action=cli.Distinct, choices=PROPAGATION_RULES,
                         default=["faithful"])
-    parser.add_argument("--losses", nargs="+", action=cli.Distinct, choices=REGRESSION_LOSSES, default=["mse"])
+    parser.add_argument("--losses", nargs="+", action=cli.Distinct, choices=REGRESSION_LOSSES, default=["mse"],
+                        help="losses to try")
     parser.add_argument("--ensembles", type=cli.positive_int, nargs="+", action=cli.Distinct, default=[1],
                         help="ensemble sizes to try (each trains that many seeds per fold)")
-    parser.add_argument("--readout_init", choices=READOUT_INITS, default="torch")
-    parser.add_argument("--wd", type=cli.non_negative_float, default=1e-3)
-    parser.add_argument("--dropout", type=cli.dropout_rate, default=0.1)
-    parser.add_argument("--train_batch_size", type=cli.positive_int, default=10)
+    parser.add_argument("--readout_init", choices=READOUT_INITS, default=FAITHFUL.readout_init, help="as train.py's")
+    parser.add_argument("--wd", type=cli.non_negative_float, default=FAITHFUL.wd, help="Adam's L2 weight decay")
+    parser.add_argument("--dropout", type=cli.dropout_rate, default=FAITHFUL.dropout, help="dropout rate, in [0, 1)")
+    parser.add_argument("--train_batch_size", type=cli.positive_int, default=FAITHFUL.batch_size,
+                        help="architectures per training batch")
     cli.add_precision_argument(parser)
     cli.add_machine_arguments(parser, "results/crossval")
     args = parser.parse_args(argv)

@@ -41,7 +41,7 @@ def parse_args(argv=None):
     parser.add_argument("--output", required=True, help="the CSV to write")
     parser.add_argument("--top", type=cli.positive_int, default=None, help="write only the K best-predicted cells")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, auto")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
 

@@ -159,7 +159,8 @@ def parse_args(argv=None):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", default=nasbench_data.DEFAULT_HDF5,
                         help="HDF5 made by tools/nasbench_tfrecord_converter.py")
-    parser.add_argument("--methods", nargs="+", action=cli.Distinct, choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", action=cli.Distinct, choices=list(METHODS), default=list(METHODS),
+                        help="the search methods to compare")
     parser.add_argument("--runs", type=cli.positive_int, default=search_methods.RUNS, help="independent runs per method")
     parser.add_argument("--budget", type=cli.positive_int, default=search_methods.BUDGET,
                         help="queries (trained architectures) per run")
@@ -170,9 +171,10 @@ def parse_args(argv=None):
                         help="Neural Predictor: classifier first stage (--cascade alone: on; both: each variant "
                              "without and with it)")
     cli.add_recipe_arguments(parser, several=True)
-    parser.add_argument("--population", type=cli.positive_int, default=50)
-    parser.add_argument("--tournament", type=cli.positive_int, default=10)
-    parser.add_argument("--mutation_rate", type=cli.non_negative_float, default=1.0)
+    parser.add_argument("--population", type=cli.positive_int, default=50, help="evolution: population size")
+    parser.add_argument("--tournament", type=cli.positive_int, default=10, help="evolution: tournament size")
+    parser.add_argument("--mutation_rate", type=cli.non_negative_float, default=1.0,
+                        help="evolution: each edge flips with probability rate/7, each op changes with rate/5")
     parser.add_argument("--child_rule", choices=("space", "pool"), default="space",
                         help="evolution: 'space' keeps a child equal to its parent only as often as in the full "
                              "space; 'pool' re-mutates until any pool architecture (the parent wins on a sample)")

@@ -32,8 +32,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=DEFAULT_HDF5, help="HDF5 made by tools/nasbench_tfrecord_converter.py")
     parser.add_argument("--splits", default=DEFAULT_SPLITS, help="split file made by tools/split_train_val.py")
-    parser.add_argument("--train_split", default="172")
-    parser.add_argument("--eval_split", default="all")
+    parser.add_argument("--train_split", default="172", help="split of --splits to train on (172, 334, 860, 100, 424, 4236, 91-172, ...)")
+    parser.add_argument("--eval_split", default="all", help="split to evaluate on (all, denoise-91, denoise-80, ...)")
     cli.add_recipe_arguments(parser)
     parser.add_argument("--eval_batch_size", type=cli.positive_int, default=None,
                         help="graphs per prediction chunk (default: %s)"

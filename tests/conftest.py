@@ -1,11 +1,15 @@
 """Shared test fixtures: the real NAS-Bench-101 exports in ../shared/nb101 and the enumerated space."""
 import os
 import sys
+import tempfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+# nb101's caches (the enumerated space, converted files) in the system's temporary folder, not in the repository
+# or the user's home: built by the first run on a machine (about 25 s), read by the later ones
+os.environ.setdefault("NB101_CACHE_DIR", os.path.join(tempfile.gettempdir(), "nb101-test-cache"))
 SHARED_NB101 = os.path.join(ROOT, "..", "shared", "nb101")
 
 

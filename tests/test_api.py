@@ -283,6 +283,7 @@ def test_the_sample_with_one_run_and_no_test_accuracy(hdf5_20k, labels_20k_path)
     assert bench.get_budget_counters() == (5 * first["computed_stats"]["108"][0]["final_training_time"], 5 * 108 + 4)
 
 
+@pytest.mark.slow
 def test_a_tfrecord_is_converted_once_into_the_cache(complete_tfrecord, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(search_space.CACHE_DIR_VARIABLE, str(tmp_path))
     api.NASBench(complete_tfrecord, verbose=True)

@@ -486,6 +486,7 @@ def test_split_tool_refuses_to_overwrite_its_hdf5(hdf5_20k, tmp_path, capsys):
     assert copy.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_the_shipped_sample_is_the_public_export_with_its_graphs_filled_in(shared_labels_20k_path, labels_20k_path,
                                                                              tmp_path):
     import nb101

@@ -214,6 +214,7 @@ def test_distinct_states_refuse_a_key_collision(monkeypatch):
     assert fast_gcn.distinct_states(states) is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule, num_models, count", [("faithful", 1, None), ("uniform", 2, 20000)])
 def test_fast_inference_equals_forward(space, rule, num_models, count):
     """Inference through the vertex-state table (engine.predict) against the plain forward, on all 423,624
@@ -233,6 +234,7 @@ def test_fast_inference_equals_forward(space, rule, num_models, count):
             torch.testing.assert_close(fast[m, sample], reference(*reference_inputs(chunk)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_subnormal_weights_are_zero_at_inference_and_change_no_prediction(space, monkeypatch):
     rows = np.random.default_rng(3).choice(len(space), 20000, replace=False)
     graphs = graph_tensors(space.adjacency[rows], space.operations[rows], space.num_vertices[rows])

@@ -73,6 +73,7 @@ def test_converter_on_a_full_disk(small_disk, labels_20k_path):
     assert "not enough space" in err and "bytes" in err
 
 
+@pytest.mark.slow
 def test_split_tool_and_train_on_a_full_disk(small_disk, labels_hdf5, tmp_path):
     path, splits = labels_hdf5
     filler = small_disk / "filler"
@@ -218,6 +219,7 @@ def _negative_time(d):
     (_cyclic, "not a pruned NAS-Bench-101 cell"),
     (_negative_time, "training time -3"),
 ])
+@pytest.mark.slow
 def test_wrong_values_are_refused_when_read(hdf5_20k, labels_hdf5, tmp_path, change, message):
     _, splits = labels_hdf5
     path = rewritten(tmp_path, hdf5_20k, change)
@@ -228,6 +230,7 @@ def test_wrong_values_are_refused_when_read(hdf5_20k, labels_hdf5, tmp_path, cha
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_float_indices_and_damaged_split_files(labels_hdf5, tmp_path):
     path, splits = labels_hdf5
     floats = tmp_path / "floats.npz"
@@ -252,6 +255,7 @@ def test_metrics_that_are_a_group_are_refused(hdf5_20k, tmp_path):
         nasbench_data.read_hdf5(str(path))
 
 
+@pytest.mark.slow
 def test_a_diverging_fit_and_a_huge_model_stop_with_the_cause(labels_hdf5, tmp_path):
     path, splits = labels_hdf5
     common = ["--data", path, "--splits", splits, "--train_split", "40", "--eval_split", "300", "--quiet"]
@@ -262,6 +266,7 @@ def test_a_diverging_fit_and_a_huge_model_stop_with_the_cause(labels_hdf5, tmp_p
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow
 def test_the_public_reproductions_split_file_is_accepted(labels_hdf5, tmp_path):
     """Its train.npz has the reproduction's successive permutation(total)[:n] draws and no digest."""
     path, _ = labels_hdf5
@@ -302,6 +307,7 @@ def test_a_deeply_nested_row_is_a_malformed_row(tmp_path):
     ("search.py", ["--methods", "random", "random"]),
     ("search.py", ["--num_train", "20", "20"]),
 ])
+@pytest.mark.slow
 def test_repeated_list_values_are_refused(script, flags, tmp_path):
     code, err = run(script, *flags, "--output_dir", tmp_path / "out")
     assert code == 2 and "each value once" in err and not (tmp_path / "out").exists()
@@ -316,6 +322,7 @@ def test_formats_are_told_by_content_not_by_the_case_of_the_extension(tmp_path, 
     assert code == 0, err
 
 
+@pytest.mark.slow
 def test_evolution_on_a_sparse_pool_is_refused_before_any_method_runs(tmp_path, complete_records_path):
     hdf5 = tmp_path / "complete.hdf5"
     records.convert(complete_records_path, str(hdf5), quiet=True)

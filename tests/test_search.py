@@ -523,6 +523,7 @@ def test_fitting_note_divides_by_the_runs_and_says_when_one_fit_serves_every_n()
                                                    "(one batched fit)")
 
 
+@pytest.mark.slow
 def test_cli_compares_predictors_recipes_and_cascade_on_the_same_seeds(hdf5_20k, tmp_path):
     out = tmp_path / "variants"
     assert search.main(["--data", hdf5_20k, "--methods", "predictor", "random", "--predictor", "gcn", "cnn",
@@ -550,6 +551,7 @@ def test_cli_compares_predictors_recipes_and_cascade_on_the_same_seeds(hdf5_20k,
 # tools/search_figures.py: every search figure from one command
 
 
+@pytest.mark.slow
 def test_search_figures_runs_every_stage_into_one_folder(hdf5_20k, tmp_path, capsys):
     from tools import search_figures
     out = tmp_path / "figures"
@@ -566,6 +568,7 @@ def test_search_figures_runs_every_stage_into_one_folder(hdf5_20k, tmp_path, cap
     assert "summary" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_search_figures_refuses_before_work_and_stops_at_a_failing_stage(hdf5_20k, tmp_path, capsys):
     from tools import search_figures
     out = tmp_path / "figures"
@@ -605,6 +608,7 @@ def _library_equals_cli(tmp_path, nasbench, calls, flags):
                 np.testing.assert_array_equal(traces[f"{method}/{name}"], getattr(oracle, name), err_msg=method)
 
 
+@pytest.mark.slow
 def test_the_library_gives_what_search_py_gives(tmp_path, complete_pool, nasbench_20k):
     """search.py is a thin layer: the library's functions, called from Python with the same seeds (and Python's
     generator seeded as search.py seeds it before each method), query the same architectures and get the same
