@@ -43,13 +43,6 @@ def test_timed_pair_alternates_and_takes_the_median_ratio_within_pairs(monkeypat
     assert (result, wall_1, wall_2, ratio) == ("model", 2.0, 4.0, 2.0)
 
 
-def test_cpu_description_names_the_cores_and_the_kernels():
-    import os
-    import torch
-    description = bench.cpu_description()
-    assert f"({os.cpu_count()} cores, torch's {torch.backends.cpu.get_cpu_capability()} kernels)" in description
-
-
 def test_float32_peak_is_the_products_operations_over_the_best_time(monkeypatch):
     # the clock moves 4 s between the start and the end of the first timed product, then 2 s, then 8 s
     readings = iter([0.0, 4.0, 10.0, 12.0, 20.0, 28.0])
@@ -80,9 +73,3 @@ def test_the_overhead_fits_step_is_almost_no_arithmetic(sample):
     their step must have under 1 % of the arithmetic of the step they are compared with."""
     tiny = bench.training_step_flops(sample, bench.OVERHEAD_BATCH, hidden=bench.OVERHEAD_HIDDEN)
     assert 0 < tiny < 0.01 * bench.training_step_flops(sample, bench.cli.RECIPES["faithful"].batch_size)
-
-
-def test_autograd_ratio_floor_adds_only_the_extra_overhead_to_the_fast_step():
-    # a fast step of 1,000 us of which 200 us overhead; autograd's overhead 900 us: 1,700 us, 1.7 x
-    assert abs(bench.autograd_ratio_floor(1e-3, 2e-4, 9e-4) - 1.7) < 1e-12
-    assert bench.autograd_ratio_floor(1e-3, 2e-4, 2e-4) == 1.0
