@@ -19,7 +19,7 @@ from flags import (DENORMALS, Distinct, dropout_rate, non_negative_float, non_ne
 from engine import BACKENDS, resolve_device
 from model import PRECISIONS, PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
 from recipes import RECIPES
-from nb101.nasbench_data import DataError, interruptible, output_dir_problem, require_free_space
+from nb101.nasbench_data import DataError, interruptible, output_dir_problem, read_hdf5, require_free_space
 
 # ---------------------------------------------------------------------------
 # recipes
@@ -170,8 +170,9 @@ def check_output_dir(path):
 
 def load_datasets(args, device):
     """The training and evaluation splits named by the arguments (DataError when a file is missing or wrong)."""
-    return (Nb101Dataset(args.data, args.train_split, args.splits, device, args.propagation),
-            Nb101Dataset(args.data, args.eval_split, args.splits, device, args.propagation))
+    data = read_hdf5(args.data)
+    return (Nb101Dataset(args.data, args.train_split, args.splits, device, args.propagation, data),
+            Nb101Dataset(args.data, args.eval_split, args.splits, device, args.propagation, data))
 
 
 def plain_warnings():

@@ -95,8 +95,9 @@ class Nb101Dataset(torch.utils.data.Dataset):
     """One split of the HDF5 as tensors: `.index`, `.graphs`, `.accuracy`, `.target`, `.num_vertices`, `.name`, and
     `.cells`, its graphs as the HDF5's arrays (what predictor.NeuralPredictor takes)."""
 
-    def __init__(self, hdf5=DEFAULT_HDF5, split="all", splits=DEFAULT_SPLITS, device="cpu", propagation="faithful"):
-        data = read_hdf5(hdf5)
+    def __init__(self, hdf5=DEFAULT_HDF5, split="all", splits=DEFAULT_SPLITS, device="cpu", propagation="faithful",
+                 data=None):
+        data = read_hdf5(hdf5) if data is None else data  # data: read_hdf5(hdf5) already read, for several splits
         labels = validation_labels(data["metrics"])
         rows = split_rows(labels, data["hash"], split, splits, hdf5)
         self.name = "all" if split is None else split
@@ -104,10 +105,17 @@ class Nb101Dataset(torch.utils.data.Dataset):
         self.hashes = data["hash"]  # of every HDF5 row, for split files
         self.num_vertices = torch.as_tensor(data["num_vertices"][rows], dtype=torch.long, device=device)
         self.cells = {key: data[key][rows] for key in ("adjacency", "operations", "num_vertices")}  # as arrays
-        self.graphs = graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows],
-                                    device, propagation)
+        self.device, self.propagation, self._graphs = device, propagation, None
         self.accuracy = torch.as_tensor(labels[rows], dtype=torch.float64, device=device)
         self.target = normalise_accuracy(self.accuracy).float()
+
+    @property
+    def graphs(self):
+        """The model inputs of the split (graph_tensors), made when first asked for."""
+        if self._graphs is None:
+            self._graphs = graph_tensors(self.cells["adjacency"], self.cells["operations"], self.cells["num_vertices"],
+                                         self.device, self.propagation)
+        return self._graphs
 
     def __len__(self):
         return len(self.index)

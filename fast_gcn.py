@@ -300,8 +300,8 @@ def adam_update(params, grads, exp_avgs, exp_avg_sqs, steps, lr, betas, weight_d
     runs), or the same update written with tensor operations (fused=False)."""
     if fused:
         # one float32 tensor per parameter (the kernel's form), holding the count before the step: it adds one
-        before = [torch.full((), float(step - 1), dtype=torch.float32, device=param.device)
-                  for step, param in zip(steps, params)]
+        before = torch.tensor([float(step - 1) for step in steps], dtype=torch.float32,
+                              device=params[0].device).unbind()
         functional_adam(params, grads, exp_avgs, exp_avg_sqs, [], before, fused=True, amsgrad=False,
                         beta1=betas[0], beta2=betas[1], lr=lr, weight_decay=weight_decay, eps=eps, maximize=False)
         return
