@@ -149,12 +149,16 @@ def check_memory(predictor, num_models, hidden, batch_size, steps, device):
     parameters = 2 * (5 * hidden + 2 * hidden * hidden) + 128 * hidden + 128 if predictor == "gcn" else 300_000
     activations = steps * batch_size * (21 * hidden + 600) + batch_size * 7 * (4 * hidden + 128) * 4 * 8
     needed = num_models * (16 * parameters + activations)
-    available = (torch.cuda.get_device_properties(device).total_memory if device.type == "cuda"
-                 else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    available = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else physical_memory()
     if needed > available:
         raise ValueError(f"training {num_models} {predictor} model(s) of hidden size {hidden} needs about "
                          f"{needed / 2 ** 30:,.1f} GiB, more than the {available / 2 ** 30:,.1f} GiB of this {device.type}; "
                          "use a smaller --gcn_hidden, fewer models (--ensemble, --runs) or a smaller batch")
+
+
+def physical_memory():
+    """Bytes of memory of this machine."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def model_chunks(num_models, workers, device, largest=10):

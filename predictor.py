@@ -260,11 +260,7 @@ def _checked_arrays(cells):
     if arrays["adjacency"].shape != (count, 7, 7) or arrays["operations"].shape != (count, 7) or count == 0:
         raise ValueError(f"cell arrays must be adjacency (N, 7, 7), operations (N, 7), num_vertices (N,) with N > 0; "
                          f"got {arrays['adjacency'].shape}, {arrays['operations'].shape}, ({count},)")
-    n = arrays["num_vertices"]
-    if ((n < 2) | (n > search_space.MAX_VERTICES)).any():
-        raise ValueError(f"cell {int(np.argmax((n < 2) | (n > 7)))} has {n[np.argmax((n < 2) | (n > 7))]} vertices")
-    bad = search_space.malformed_graphs(arrays["adjacency"], arrays["operations"], n)
-    bad |= arrays["adjacency"].sum(axis=(1, 2)) > search_space.MAX_EDGES
-    if bad.any():
-        raise ValueError(f"cell {int(np.argmax(bad))} is not a pruned NAS-Bench-101 cell")
+    problem = nasbench_data.graphs_problem(arrays["adjacency"], arrays["operations"], arrays["num_vertices"], "cell")
+    if problem:
+        raise ValueError(problem)
     return arrays

@@ -22,7 +22,6 @@ architectures and evolution's initial population are the same draw. `METHODS` na
 - Regularized evolution: population 50, tournament 10, mutation rate 1.0 (search_space.mutate),
   the oldest dies; all runs advance in lockstep.
 """
-import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -505,7 +504,7 @@ def _setup(benchmark, pool, runs, budget, seed):
     pool = pool_of(benchmark) if pool is None else pool
     if budget > len(pool):
         raise ValueError(f"a budget of {budget} queries exceeds the pool of {len(pool)} architectures")
-    needed, available = runs * budget * 80, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    needed, available = runs * budget * 80, engine.physical_memory()
     if needed > available:
         raise ValueError(f"{runs:,} runs of {budget:,} queries need about {needed / 2 ** 30:,.0f} GiB for their log, "
                          f"more than the {available / 2 ** 30:,.0f} GiB of this machine; use fewer --runs")

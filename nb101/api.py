@@ -108,11 +108,9 @@ class ModelSpec:
 
 def _pruned(matrix, ops):
     """(matrix, ops, True) without the vertices that are not on an input-output path, or (None, None, False)."""
-    edges = matrix != 0
-    n = len(ops)
-    if n < 2:
+    if len(ops) < 2:
         return None, None, False
-    keep = _reachable(edges, 0) & _reachable(edges.T, n - 1)
+    keep = search_space.on_input_output_paths(matrix)
     if not (keep[0] and keep[-1]):
         return None, None, False
     extraneous = np.flatnonzero(~keep)
@@ -120,18 +118,6 @@ def _pruned(matrix, ops):
     for index in sorted(extraneous.tolist(), reverse=True):
         del ops[index]
     return pruned, ops, True
-
-
-def _reachable(edges, start):
-    seen = np.zeros(len(edges), dtype=bool)
-    seen[start] = True
-    frontier = [start]
-    while frontier:
-        for w in np.flatnonzero(edges[frontier.pop()]):
-            if not seen[w]:
-                seen[w] = True
-                frontier.append(int(w))
-    return seen
 
 
 class NASBench:

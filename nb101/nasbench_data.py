@@ -249,21 +249,29 @@ def hdf5_problem(data):
     ascending = bool((hashes[1:] > hashes[:-1]).all())  # the converter sorts them: then unique is one comparison
     if not ascending and len(np.unique(hashes)) != n:
         return "its hashes are not unique"
-    vertices = data["num_vertices"]
-    wrong = (vertices < 2) | (vertices > MAX_VERTICES)
-    if wrong.any():
-        row = int(np.argmax(wrong))
-        return f"row {row} has {vertices[row]} vertices, expected 2 to {MAX_VERTICES}"
     operations, adjacency = data["operations"], data["adjacency"]
     if ((operations < -2) | (operations > 2)).any() or ((adjacency != 0) & (adjacency != 1)).any():
         return "operations outside -2..2 or adjacency entries other than 0 and 1"
-    bad = malformed_graphs(adjacency, operations, vertices) | (adjacency.sum(axis=(1, 2)) > MAX_EDGES)
-    if bad.any():
-        return (f"row {int(np.argmax(bad))} is not a pruned NAS-Bench-101 cell (upper triangular, input first and "
-                f"output last, every vertex on an input-output path, at most {MAX_EDGES} edges)")
+    problem = graphs_problem(adjacency, operations, data["num_vertices"])
+    if problem:
+        return problem
     if (data["trainable_parameters"] < -1).any():
         return f"row {int(np.argmax(data['trainable_parameters'] < -1))} has negative trainable_parameters"
     return metrics_problem(data["metrics"])
+
+
+def graphs_problem(adjacency, operations, num_vertices, item="row"):
+    """Which padded graph (`item` i) is not a pruned NAS-Bench-101 cell, and why, or None: 2 to 7 vertices, upper
+    triangular, input first and output last, every vertex on an input-output path, at most 9 edges."""
+    wrong = (num_vertices < 2) | (num_vertices > MAX_VERTICES)
+    if wrong.any():
+        i = int(np.argmax(wrong))
+        return f"{item} {i} has {num_vertices[i]} vertices, expected 2 to {MAX_VERTICES}"
+    bad = malformed_graphs(adjacency, operations, num_vertices) | (adjacency.sum(axis=(1, 2)) > MAX_EDGES)
+    if bad.any():
+        return (f"{item} {int(np.argmax(bad))} is not a pruned NAS-Bench-101 cell (upper triangular, input first "
+                f"and output last, every vertex on an input-output path, at most {MAX_EDGES} edges)")
+    return None
 
 
 def metrics_problem(metrics):

@@ -76,13 +76,18 @@ def prune(matrix, ops):
     from input. Vertex order is kept.
     """
     matrix = np.asarray(matrix, dtype=np.int64)
-    n = matrix.shape[0]
-    reach_from_input = _reachable(matrix, 0)
-    reach_to_output = _reachable(matrix.T, n - 1)
-    keep = [v for v in range(n) if reach_from_input[v] and reach_to_output[v]]
-    if 0 not in keep or n - 1 not in keep:
+    keep = on_input_output_paths(matrix)
+    if not (keep[0] and keep[-1]):
         return None
+    keep = np.flatnonzero(keep)
     return matrix[np.ix_(keep, keep)], [ops[v] for v in keep]
+
+
+def on_input_output_paths(matrix):
+    """(n,) True for each vertex on a path from the input (vertex 0) to the output (vertex n-1); an entry that is
+    not zero is an edge."""
+    edges = np.asarray(matrix) != 0
+    return _reachable(edges, 0) & _reachable(edges.T, len(edges) - 1)
 
 
 def _reachable(matrix, start):
