@@ -25,7 +25,7 @@ from nb101.nasbench_data import DataError, interruptible, output_dir_problem, re
 # recipes
 
 # recipe key -> command-line flag (the reproduction's flag names where it has them)
-RECIPE_FLAGS = {"propagation": "propagation", "readout_init": "readout_init", "hidden": "gcn_hidden",
+RECIPE_FLAGS = {"propagation": "propagation", "readout_init": "readout_init", "hidden": "gcn_hidden", "layers": "gcn_layers",
                 "epochs": "epochs", "lr": "lr", "wd": "wd", "batch_size": "train_batch_size", "dropout": "dropout",
                 "loss": "loss", "ensemble": "ensemble"}
 
@@ -36,17 +36,21 @@ def add_recipe_arguments(parser, several=False):
     script that compares them (recipe_variants)."""
     many = dict(nargs="+", action=Distinct, default=["gcn"]) if several else dict(default="gcn")
     parser.add_argument("--predictor", choices=sorted(PREDICTORS), **many,
-                        help="gcn: the paper's predictor; mlp, cnn: the baselines of its appendix")
+                        help="gcn: the paper's predictor; mlp, cnn: the baselines of its appendix; transformer: a graph "
+                             "transformer after TNASP and PINAT (model.Transformer)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="auto: the fast path for the GCN, autograd for the others; autograd: plain "
                              "loss.backward() through model.py for any predictor")
     parser.add_argument("--recipe", choices=sorted(RECIPES), **dict(many, default=["faithful"] if several else "faithful"),
-                        help="faithful: the public reproduction's semantics (default); improved: chosen by CV")
+                        help="faithful: the public reproduction's semantics (default); improved: chosen by CV; best: "
+                             "chosen by CV over the directions of later predictor papers (docs/beyond.md)")
     parser.add_argument("--propagation", choices=PROPAGATION_RULES, default=None,
                         help="backward-direction propagation: faithful rownorm(P^T) or uniform rownorm((A+I)^T)")
     parser.add_argument("--readout_init", choices=READOUT_INITS, default=None,
                         help="init of the two readout layers: torch (nn.Linear's default) or xavier")
     parser.add_argument("--gcn_hidden", type=positive_int, default=None, help="the GCN's hidden size (recipe: 144)")
+    parser.add_argument("--gcn_layers", type=positive_int, default=None,
+                        help="the GCN's graph-convolution layers (recipe: 3)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="training epochs (recipe: 300 / 600)")
     parser.add_argument("--lr", type=positive_float, default=None, help="Adam's learning rate (recipe: 1e-4 / 1e-3)")
     parser.add_argument("--wd", type=non_negative_float, default=None, help="Adam's L2 weight decay (recipe: 1e-3)")
@@ -54,7 +58,7 @@ def add_recipe_arguments(parser, several=False):
                         help="architectures per training batch (recipe: 10)")
     parser.add_argument("--dropout", type=dropout_rate, default=None, help="in [0, 1)")
     parser.add_argument("--loss", choices=REGRESSION_LOSSES, default=None,
-                        help="mse, hinge (pairwise ranking), or mse+hinge")
+                        help="mse; hinge or pairwise-bce (pairwise ranking losses); mse+hinge or mse+pairwise-bce")
     parser.add_argument("--ensemble", type=positive_int, default=None,
                         help="average this many models (seeds seed, seed+1, ...)")
     add_precision_argument(parser)

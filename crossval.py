@@ -77,7 +77,7 @@ def cross_validate_grid(graphs, accuracy, folds, lrs, seed=0, ensemble=1, **fit_
 
 
 CRITERIA = {"lowest MSE": lambda r: r["mse"]["mean"], "highest Kendall tau": lambda r: -r["pooled_tau"]}
-CONFIG_KEYS = ("propagation", "loss", "hidden", "epochs", "lr", "ensemble")
+CONFIG_KEYS = ("propagation", "loss", "hidden", "layers", "epochs", "lr", "ensemble")
 
 
 def best_config(results, criterion="lowest MSE"):
@@ -126,8 +126,10 @@ def parse_args(argv=None):
                         help="K (3 keeps the default grid near 10 minutes on CPU)")
     parser.add_argument("--predictor", choices=sorted(PREDICTORS), default="gcn", help="the predictor to cross-validate")
     parser.add_argument("--backend", choices=engine.BACKENDS, default="auto", help="as train.py's --backend")
-    parser.add_argument("--hidden", type=cli.positive_int, nargs="+", action=cli.Distinct, default=[48, 144],
-                        help="the GCN's hidden size")
+    parser.add_argument("--hidden", type=cli.positive_int, nargs="+", action=cli.Distinct, default=None,
+                        help="the GCN's hidden sizes (default: 48 144 for the GCN)")
+    parser.add_argument("--layers", type=cli.positive_int, nargs="+", action=cli.Distinct, default=[FAITHFUL.layers],
+                        help="the GCN's graph-convolution layers")
     parser.add_argument("--epochs", type=cli.positive_int, nargs="+", action=cli.Distinct, default=[100, 300],
                         help="training epochs to try")
     parser.add_argument("--lrs", type=cli.positive_float, nargs="+", action=cli.Distinct, default=[1e-4, 4e-4],
@@ -146,9 +148,14 @@ def parse_args(argv=None):
     cli.add_precision_argument(parser)
     cli.add_machine_arguments(parser, "results/crossval")
     args = parser.parse_args(argv)
+    if args.hidden is None:  # a grid of the GCN's, one placeholder value for the other predictors
+        args.hidden = [48, 144] if args.predictor == "gcn" else [FAITHFUL.hidden]
     if args.folds < 2:
         parser.error("--folds needs K >= 2")
     cli.check_backend(args, parser)
+    if args.predictor != "gcn" and (len(args.hidden) > 1 or len(args.layers) > 1):
+        parser.error(f"--hidden and --layers size the GCN; --predictor {args.predictor} keeps its own sizes: "
+                     "give one value of each (or leave them out)")
     too_few = [n for n in args.sizes if n < args.folds]
     if too_few:
         parser.error(f"--sizes {too_few}: fewer architectures than --folds {args.folds}")
@@ -164,21 +171,21 @@ def crossval(args, device):
     labels = validation_labels(data["metrics"])
     chosen = {size: training_rows(labels, data["hash"], size, args.splits, args.seed) for size in args.sizes}
     by_size = {}
-    jobs = list(itertools.product(args.sizes, args.propagation, args.losses, args.hidden, args.epochs,
+    jobs = list(itertools.product(args.sizes, args.propagation, args.losses, args.hidden, args.layers, args.epochs,
                                   args.ensembles))
-    for size, propagation, loss, hidden, epochs, ensemble in tqdm(jobs, desc="cross-validation",
-                                                                  disable=args.quiet):
+    for size, propagation, loss, hidden, layers, epochs, ensemble in tqdm(jobs, desc="cross-validation",
+                                                                          disable=args.quiet):
         rows, source = chosen[size]
         graphs = graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows], device,
                                propagation)
         results = cross_validate_grid(graphs, labels[rows], args.folds, args.lrs, args.seed, ensemble,
                                       predictor=args.predictor, backend=args.backend, loss=loss, hidden=hidden,
-                                      epochs=epochs, wd=args.wd, batch_size=args.train_batch_size,
+                                      layers=layers, epochs=epochs, wd=args.wd, batch_size=args.train_batch_size,
                                       dropout=args.dropout, readout_init=args.readout_init,
                                       precision=args.precision, device=device)
         entry = by_size.setdefault(size, {"source": source, "grid": []})
-        entry["grid"] += [{"propagation": propagation, "loss": loss, "hidden": hidden, "epochs": epochs,
-                           "ensemble": ensemble, **r} for r in results]
+        entry["grid"] += [{"propagation": propagation, "loss": loss, "hidden": hidden, "layers": layers,
+                           "epochs": epochs, "ensemble": ensemble, **r} for r in results]
     table = markdown(by_size, args.folds)
     with atomic_outputs(os.path.join(args.output_dir, "crossval.json"),
                         os.path.join(args.output_dir, "crossval.md")) as (json_path, markdown_path):

@@ -102,14 +102,14 @@ def resolve_backend(backend, model):
 
 
 def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.loss, hidden=FAITHFUL.hidden,
-        epochs=FAITHFUL.epochs, lr=FAITHFUL.lr, wd=FAITHFUL.wd, batch_size=FAITHFUL.batch_size,
+        layers=FAITHFUL.layers, epochs=FAITHFUL.epochs, lr=FAITHFUL.lr, wd=FAITHFUL.wd, batch_size=FAITHFUL.batch_size,
         dropout=FAITHFUL.dropout, readout_init=FAITHFUL.readout_init, precision="fp32", seed=0, device="cpu",
         progress=False, print_freq=None):
     """Train M = len(train_sets) predictors together as one stacked model and return it.
 
     graphs: graph_tensors dict of all candidate rows. train_sets: M pairs (rows, targets),
     rows indexing graphs, targets normalised accuracies (or 0/1 for loss "bce"). predictor: a
-    name of model.PREDICTORS (hidden, readout_init and precision are the GCN's; precision "bf16": its
+    name of model.PREDICTORS (hidden, layers, readout_init and precision are the GCN's; precision "bf16": its
     weight products in bfloat16 while training, model.weight_product). Model m is initialised,
     shuffled and dropped out from seed + m: it trains exactly as a single run with seed + m
     would, whatever else is in the stack. lr: one learning rate or M of them. Adam (L2 weight
@@ -126,7 +126,8 @@ def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.lo
     device = torch.device(device)
     check_memory(predictor, len(sizes), hidden, batch_size, max(sizes) // batch_size, device)
     model = build_predictor(predictor, num_models=len(train_sets), seed=seed, dropout=dropout,
-                            gcn_hidden=hidden, readout_init=readout_init, precision=precision).to(device)
+                            gcn_hidden=hidden, gcn_layers=layers, readout_init=readout_init,
+                            precision=precision).to(device)
     backend = resolve_backend(backend, model)
     base_lr = [float(lr)] * len(sizes) if np.ndim(lr) == 0 else [float(value) for value in lr]
     cores = torch.get_num_threads() if device.type == "cpu" else 1

@@ -2,7 +2,7 @@
 
     python model.py          # parameter counts and a forward pass of each predictor
 
-`PREDICTORS` names them (`train.py --predictor gcn|mlp|cnn`); adding one is one class here and
+`PREDICTORS` names them (`train.py --predictor gcn|mlp|cnn|transformer`); adding one is one class here and
 one line there. Every predictor holds M models with stacked weights (layer weights (M, ...),
 slice m is model m) so that M trainings (seeds, folds, search runs) run as one batched
 model; forward takes graphs shared by all models (B, ...) or one batch per model (M, B, ...)
@@ -23,6 +23,9 @@ shapes) or, without them, torch's own.
   the one-hot operations, three hidden layers.
 - `CNN`, its second: the adjacency and the operations of each edge's two ends as a 7 x 7 image
   of 11 channels, two 3 x 3 convolutions, mean over the image, two linear layers.
+- `Transformer`, beyond the paper: self-attention over the vertices with a learned score bias per
+  relation (edge in, edge out, self, none), after TNASP and PINAT; tried for the "best" recipe
+  (docs/beyond.md).
 """
 import math
 
@@ -33,8 +36,9 @@ from nb101.search_space import MAX_VERTICES, NUM_EDGES, VERTEX_TYPES
 PROPAGATION_RULES = ("faithful", "uniform")
 READOUT_INITS = ("torch", "xavier")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # the GCN's training-time weight products: None = the default dtype
-REGRESSION_LOSSES = ("mse", "hinge", "mse+hinge")  # what a regressor can train with (bce: the classifier)
-LOSSES = ("mse", "bce", "hinge", "mse+hinge")
+# what a regressor can train with (bce: the classifier); "pairwise" losses rank the pairs of a batch
+REGRESSION_LOSSES = ("mse", "hinge", "mse+hinge", "pairwise-bce", "mse+pairwise-bce")
+LOSSES = ("mse", "bce") + REGRESSION_LOSSES[1:]
 HINGE_MARGIN = 0.1  # on the normalised scale: a tenth of the labels' standard deviation
 
 
@@ -80,15 +84,27 @@ def model_inputs(graphs):
     return {"operations": graphs["operations"], "propagation": propagation, "readout": readout}
 
 
-def pairwise_hinge(output, targets, loss_weights, margin=HINGE_MARGIN):
-    """Ranking loss on ordered pairs: for each model, the mean over the batch's pairs (i, j) with
-    targets[i] > targets[j] of relu(margin - (output[i] - output[j])), pairs weighted by
-    loss_weights[i] * loss_weights[j] (M, B) and scaled so that weights 1/B give the mean over all pairs."""
+def ordered_pairs_loss(output, targets, loss_weights, penalty):
+    """A ranking loss: for each model, the mean over the batch's pairs (i, j) with targets[i] > targets[j] of
+    penalty(output[i] - output[j]), pairs weighted by loss_weights[i] * loss_weights[j] (M, B) and scaled so that
+    weights 1/B give the mean over all pairs."""
     b = output.shape[-1]
     pair_weights = loss_weights.unsqueeze(-1) * loss_weights.unsqueeze(-2)
     ordered = targets.unsqueeze(-1) > targets.unsqueeze(-2)
-    hinge = torch.relu(margin - (output.unsqueeze(-1) - output.unsqueeze(-2)))
-    return (pair_weights * ordered * hinge).sum() * (2 * b / max(b - 1, 1))
+    penalties = penalty(output.unsqueeze(-1) - output.unsqueeze(-2))
+    return (pair_weights * ordered * penalties).sum() * (2 * b / max(b - 1, 1))
+
+
+def pairwise_hinge(output, targets, loss_weights, margin=HINGE_MARGIN):
+    """relu(margin - (output[i] - output[j])) on the ordered pairs (ordered_pairs_loss)."""
+    return ordered_pairs_loss(output, targets, loss_weights, lambda difference: torch.relu(margin - difference))
+
+
+def pairwise_bce(output, targets, loss_weights):
+    """Binary cross-entropy of sigmoid(output[i] - output[j]) against 1, i.e. softplus(output[j] - output[i]), on
+    the ordered pairs (ordered_pairs_loss): the ranking loss PINAT and TNASP train with."""
+    return ordered_pairs_loss(output, targets, loss_weights,
+                              lambda difference: torch.nn.functional.softplus(-difference))
 
 
 def batch_loss(output, targets, loss_weights, loss="mse"):
@@ -97,7 +113,8 @@ def batch_loss(output, targets, loss_weights, loss="mse"):
     "mse": sum(loss_weights * (output - targets)^2), each model's weights 1/B for its mean;
     "bce": the same with binary cross-entropy on logits (the cascade's classifier);
     "hinge": pairwise_hinge, a ranking loss (outputs are then scores, not accuracies);
-    "mse+hinge": the sum of the two.
+    "mse+hinge": the sum of the two;
+    "pairwise-bce": pairwise_bce, a ranking loss; "mse+pairwise-bce": the sum of MSE and it.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss {loss!r}: expected one of {', '.join(LOSSES)}")
@@ -109,6 +126,8 @@ def batch_loss(output, targets, loss_weights, loss="mse"):
         value = value + (loss_weights * (output - targets) ** 2).sum()
     if "hinge" in loss:
         value = value + pairwise_hinge(output, targets, loss_weights)
+    if "pairwise-bce" in loss:
+        value = value + pairwise_bce(output, targets, loss_weights)
     return value
 
 
@@ -336,18 +355,108 @@ class CNN(StackedPredictor):
         return self.output(self.drop(torch.relu(self.hidden(pooled)), dropout_masks, 0)).squeeze(-1)
 
 
-PREDICTORS = {"gcn": GCN, "mlp": MLP, "cnn": CNN}
+def vertex_relations(graphs):
+    """(..., 7, 7, 4) one-hot relation of vertex i to vertex j, which the Transformer's attention reads:
+    0 none, 1 the same vertex, 2 an edge i -> j (j a successor), 3 an edge j -> i (j a predecessor)."""
+    adjacency = graphs["adjacency"]
+    eye = torch.eye(adjacency.shape[-1], dtype=adjacency.dtype, device=adjacency.device).expand_as(adjacency)
+    successor, predecessor = adjacency, adjacency.transpose(-1, -2)
+    return torch.stack([1 - eye - successor - predecessor, eye, successor, predecessor], dim=-1)
 
 
-def build_predictor(name, num_models=1, seed=None, dropout=0.1, gcn_hidden=144, readout_init="torch",
+def layer_norm(x, gain, bias, eps=1e-5):
+    """torch.nn.functional.layer_norm over the last dimension with per-model gain and bias (M, 1, 1, d)."""
+    mean = x.mean(-1, keepdim=True)
+    variance = x.var(-1, unbiased=False, keepdim=True)
+    return (x - mean) / torch.sqrt(variance + eps) * gain + bias
+
+
+class Transformer(StackedPredictor):
+    """A graph transformer over the cell's vertices, after TNASP and PINAT (REFERENCE.md).
+
+    Tokens: the one-hot operation of each vertex, embedded, plus a learned embedding of its
+    position (NAS-Bench-101 numbers vertices in topological order). `num_layers` pre-norm
+    blocks of multi-head self-attention over the real vertices, whose scores get a learned
+    bias per head for each vertex_relations class (the graph enters only there), and a relu
+    feed-forward layer of 2 x `hidden`; dropout after each. Readout: mean over the real vertices,
+    linear `hidden`, relu, dropout, linear 1. Linear layers take torch.nn.Linear's default init.
+    """
+    input_dims = {"operations": 3, "relations": 4, "mask": 2}
+
+    def __init__(self, hidden=64, num_layers=3, heads=4, dropout=0.1, num_models=1, seed=None):
+        super().__init__(num_models, dropout)
+        if hidden % heads:
+            raise ValueError(f"hidden size {hidden} is not a multiple of the {heads} heads")
+        self.hidden, self.num_layers, self.heads = hidden, num_layers, heads
+        self.embed = StackedLinear(num_models, len(VERTEX_TYPES), hidden)
+        self.position = torch.nn.Parameter(torch.empty(num_models, 1, MAX_VERTICES, hidden))
+        self.relation_bias = torch.nn.Parameter(torch.empty(num_models, 4, heads))
+        linear = lambda a, b: StackedLinear(num_models, a, b)  # noqa: E731
+        self.blocks = torch.nn.ModuleList(torch.nn.ModuleDict({
+            "qkv": linear(hidden, 3 * hidden), "out": linear(hidden, hidden),
+            "up": linear(hidden, 2 * hidden), "down": linear(2 * hidden, hidden)}) for _ in range(num_layers))
+        self.norms = torch.nn.Parameter(torch.empty(num_models, 2 * num_layers + 1, 2, hidden))  # gain, bias
+        self.head = linear(hidden, hidden)
+        self.output = linear(hidden, 1)
+        self.dropout_sites = [(MAX_VERTICES, hidden)] * (2 * num_layers) + [(hidden,)]
+        self.activation_size = MAX_VERTICES * 3 * hidden
+        self.reset_parameters(seed)
+
+    def init_model(self, m, generator):
+        """torch.nn.Linear's default for the linear layers, positions U(-0.1, 0.1), relation biases 0, and
+        torch.nn.LayerNorm's gain 1 and bias 0."""
+        for layer in [self.embed, *(layer for block in self.blocks for layer in block.values()), self.head,
+                      self.output]:
+            layer.init_model(m, generator)
+        uniform_(self.position[m], 0.1, generator)
+        self.relation_bias[m].zero_()
+        self.norms[m, :, 0].fill_(1.0)
+        self.norms[m, :, 1].zero_()
+
+    @staticmethod
+    def inputs(graphs):
+        relations = graphs["relations"] if "relations" in graphs else vertex_relations(graphs)
+        return {"operations": graphs["operations"], "relations": relations, "mask": graphs["mask"]}
+
+    def norm(self, x, index):
+        return layer_norm(x, self.norms[:, index, 0, None, None], self.norms[:, index, 1, None, None])
+
+    def forward(self, graphs, dropout_masks=None):
+        inputs = self.stacked(self.inputs(graphs))
+        mask = inputs["mask"]  # (M, B, V)
+        m, b, v = mask.shape
+        heads, width = self.heads, self.hidden // self.heads
+        x = self.embed(inputs["operations"].reshape(m, b * v, -1)).view(m, b, v, -1) + self.position
+        # (M, heads, B, V, V) score biases from the relations; padding vertices are never attended to
+        bias = torch.einsum("mbijr,mrh->mhbij", inputs["relations"], self.relation_bias)
+        bias = bias.masked_fill(mask[:, None, :, None, :] == 0, float("-inf"))
+        for layer, block in enumerate(self.blocks):
+            qkv = block["qkv"](self.norm(x, 2 * layer).view(m, b * v, -1)).view(m, b, v, 3, heads, width)
+            q, k, values = qkv.permute(3, 0, 4, 1, 2, 5)  # each (M, heads, B, V, width)
+            attention = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(width) + bias, dim=-1)
+            mixed = (attention @ values).permute(0, 2, 3, 1, 4).reshape(m, b * v, -1)
+            x = x + self.drop(block["out"](mixed).view(m, b, v, -1), dropout_masks, 2 * layer)
+            up = torch.relu(block["up"](self.norm(x, 2 * layer + 1).view(m, b * v, -1)))
+            x = x + self.drop(block["down"](up).view(m, b, v, -1), dropout_masks, 2 * layer + 1)
+        x = self.norm(x, 2 * self.num_layers)
+        pooled = (mask / mask.sum(-1, keepdim=True)).unsqueeze(-2) @ x  # mean over the real vertices
+        z = self.drop(torch.relu(self.head(pooled.squeeze(-2))), dropout_masks, 2 * self.num_layers)
+        return self.output(z).squeeze(-1)
+
+
+PREDICTORS = {"gcn": GCN, "mlp": MLP, "cnn": CNN, "transformer": Transformer}
+
+
+def build_predictor(name, num_models=1, seed=None, dropout=0.1, gcn_hidden=144, gcn_layers=3, readout_init="torch",
                     precision="fp32"):
-    """The predictor `name` of PREDICTORS with M models; gcn_hidden, readout_init and precision are the GCN's
+    """The predictor `name` of PREDICTORS with M models; gcn_hidden, gcn_layers, readout_init and precision are the GCN's
     options (the recipe's; precision "bf16" for the GCN only), the baselines keep their own sizes."""
     if name not in PREDICTORS:
         raise ValueError(f"predictor {name!r}: expected one of {', '.join(PREDICTORS)}")
     if name != "gcn" and precision != "fp32":
         raise ValueError(f"precision {precision}: mixed precision exists for the GCN only, not for {name}")
-    options = {"hidden": gcn_hidden, "readout_init": readout_init, "precision": precision} if name == "gcn" else {}
+    options = {"hidden": gcn_hidden, "num_layers": gcn_layers, "readout_init": readout_init,
+               "precision": precision} if name == "gcn" else {}
     return PREDICTORS[name](num_models=num_models, seed=seed, dropout=dropout, **options)
 
 

@@ -3,7 +3,7 @@
     from nb101 import api
     from predictor import NeuralPredictor
 
-    predictor = NeuralPredictor("faithful")                # or "improved"; overrides: NeuralPredictor(epochs=100)
+    predictor = NeuralPredictor("faithful")                # or "improved", "best"; overrides: epochs=100
     predictor.fit(cells, accuracies)                       # cells: api.ModelSpec, (matrix, ops) pairs, or hashes
     predicted = predictor.predict(other_cells)             # validation accuracies, as fractions
     predictor.save("model.pt")
@@ -39,7 +39,7 @@ class NeuralPredictor:
     """The paper's predictor (or a baseline), trained by a recipe, as an object.
 
     Args:
-      recipe: "faithful" (default), "improved", or a recipes.Recipe.
+      recipe: "faithful" (default), "improved", "best", or a recipes.Recipe.
       predictor: "gcn" (the paper's), "mlp" or "cnn" (its appendix's baselines).
       seed: model m of the ensemble is initialised, shuffled and dropped out from seed + m.
       device: "cpu", "cuda", "auto", or a torch.device.
@@ -127,7 +127,7 @@ class NeuralPredictor:
             predictor.label_mean, predictor.label_std = float(state["label_mean"]), float(state["label_std"])
             r = predictor.recipe
             model = build_predictor(predictor.predictor, num_models=int(state["num_models"]), dropout=r.dropout,
-                                    gcn_hidden=r.hidden, readout_init=r.readout_init)
+                                    gcn_hidden=r.hidden, gcn_layers=r.layers, readout_init=r.readout_init)
             model.load_state_dict(state["state_dict"])
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise CheckpointError(f"{path}: its contents do not fit a {state.get('predictor')} predictor "

@@ -17,7 +17,7 @@ training architectures and evolution's initial population are the same draw.
 A thin layer over search_methods.py, the methods as a library over nb101.api.NASBench (its
 METHODS registry); --data may also be an official .tfrecord. The methods:
 - Random search: without replacement from the pool.
-- Neural Predictor: N random queries, one predictor per run (--predictor gcn|mlp|cnn; all
+- Neural Predictor: N random queries, one predictor per run (--predictor gcn|mlp|cnn|transformer; all
   runs trained together as one stacked model), then the unqueried pool in predicted order.
 - Regularized evolution: population 50, tournament 10, mutation rate 1.0, the oldest
   dies; all runs advance in lockstep. Specs are 7x7; a child that is not in the pool

@@ -2,6 +2,7 @@
 
     python train.py                                   # faithful recipe: 172 architectures, 300 epochs, eval on all
     python train.py --recipe improved                 # the recipe chosen by cross-validation (recipes.RECIPES)
+    python train.py --recipe best                     # beyond the paper: pairwise BCE, an ensemble of 5 (docs/beyond.md)
     python train.py --predictor mlp                   # a baseline of the paper's appendix (mlp, cnn)
     python train.py --backend autograd                # the plain path: loss.backward() through model.py
     python train.py --train_split 860 --gcn_hidden 320 --visualize
@@ -10,7 +11,7 @@
     python train.py --cascade                         # plus the classifier cascade (see cascade.py)
 
 Flags follow the public PyTorch reproduction; --recipe sets the defaults of the training flags
-(faithful: the reproduction's semantics exactly; improved: chosen by crossval.py). Writes
+(faithful: the reproduction's semantics exactly; improved and best: chosen by crossval.py). Writes
 `results.json`, the trained predictor `model.pt` (predict.py, predictor.NeuralPredictor.load)
 and with --visualize `scatter.png` to --output_dir.
 """

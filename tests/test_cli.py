@@ -1,5 +1,6 @@
 """Tests of cli.py through every script that trains: flags checked by one set of types, the output directory
 checked before any work, a user's mistake reported in one line with exit 2 and nothing written."""
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import cli
 import crossval
 import search
 import train
-from tools import bench_data, reproduce_table
+from tools import bench_data, beyond_table, reproduce_table
 
 SCRIPTS = {"train": train.main, "cascade": cascade.main, "crossval": crossval.main, "search": search.main}
 
@@ -61,6 +62,25 @@ def test_reproduce_table_checks_its_output_dir_before_any_work(labels_hdf5, tmp_
     message = capsys.readouterr().err
     assert "--output_dir" in message and "Traceback" not in message
     assert blocker.read_text() == "keep me"
+
+
+def test_beyond_table_trains_each_recipe_and_size_and_sets_the_published_figures_beside(labels_hdf5, tmp_path):
+    """Two recipes x one size, 2 seeds, 2 epochs: the table has a row per recipe with 2 seeds' tau, and PINAT's
+    published figure in the column of its size; a split the file lacks exits 2 before any training."""
+    path, splits = labels_hdf5
+    out = tmp_path / "beyond"
+    assert beyond_table.main(["--data", path, "--splits", splits, "--recipes", "improved", "best", "--sizes", "300",
+                              "--seeds", "2", "--max-epochs", "2", "--output_dir", str(out), "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    for recipe in ("improved", "best"):
+        taus = [seed["kendall_tau"] for seed in results["records"][recipe]["300"]["all"]]
+        assert len(taus) == 2 and taus[0] != taus[1] and all(-1 <= tau <= 1 for tau in taus)
+        assert [seed["count"] for seed in results["records"][recipe]["300"]["unseen"]] == [20001 - 300] * 2
+    table = (out / "table.md").read_text()
+    assert "| best | " in table and "| PINAT, pairwise BCE loss (published) | - |" in table
+    assert beyond_table.main(["--data", path, "--splits", splits, "--sizes", "4236", "--output_dir",
+                              str(tmp_path / "other"), "--quiet"]) == 2
+    assert not (tmp_path / "other").exists()
 
 
 def test_output_dir_checks(tmp_path):

@@ -77,14 +77,15 @@ def test_training_rows_use_the_split_file_else_a_seeded_draw(data_20k, tmp_path)
 
 
 def test_best_config_by_lowest_mse_or_highest_pooled_tau():
-    grid = [{"propagation": "faithful", "loss": "mse", "hidden": h, "epochs": 100, "lr": 1e-4, "ensemble": 1,
+    grid = [{"propagation": "faithful", "loss": "mse", "hidden": h, "layers": 3, "epochs": 100, "lr": 1e-4, "ensemble": 1,
              "mse": {"mean": m, "std": 0.1}, "kendall_tau": {"mean": 0.0, "std": 0.01}, "pooled_tau": tau}
             for h, m, tau in ((48, 3.0, 0.6), (144, 2.5, 0.5), (320, 2.7, 0.4))]
     assert crossval.best_config(grid)["hidden"] == 144
     assert crossval.best_config(grid, "highest Kendall tau")["hidden"] == 48
     table = crossval.markdown({172: {"source": "split 172", "grid": grid}}, folds=5)
-    assert "| 172 | split 172 | lowest MSE | 144 | faithful | mse | 144 | 100 | 0.0001 | 1 | 2.500 ± 0.100 | 0.500 |" in table
-    assert ("| 172 | split 172 | highest Kendall tau | 144 | faithful | mse | 48 | 100 | 0.0001 | 1 | 3.000 ± 0.100 "
+    assert "| 172 | split 172 | lowest MSE | 144 | faithful | mse | 144 | 3 | 100 | 0.0001 | 1 | 2.500 ± 0.100 | 0.500 |" \
+        in table
+    assert ("| 172 | split 172 | highest Kendall tau | 144 | faithful | mse | 48 | 3 | 100 | 0.0001 | 1 | 3.000 ± 0.100 "
             "| 0.600 |" in table)
 
 
@@ -113,13 +114,20 @@ def test_cli_writes_the_table_and_refuses_bad_input(labels_hdf5, tmp_path, capsy
     hdf5_20k, splits = labels_hdf5
     out = tmp_path / "cv"
     code = crossval.main(["--data", hdf5_20k, "--splits", splits, "--sizes", "40",
-                          "--folds", "3", "--hidden", "8", "--epochs", "2", "--lrs", "1e-3", "2e-3",
-                          "--output_dir", str(out), "--quiet"])
+                          "--folds", "3", "--hidden", "8", "--layers", "2", "4", "--epochs", "2", "--lrs", "1e-3",
+                          "2e-3", "--losses", "mse+pairwise-bce", "--output_dir", str(out), "--quiet"])
     assert code == 0
     saved = json.loads((out / "crossval.json").read_text())
-    assert len(saved["sizes"]["40"]["grid"]) == 2
-    assert "| 40 | split 40 | lowest MSE | - | faithful | mse | 8 | 2 |" in (out / "crossval.md").read_text()
+    grid = saved["sizes"]["40"]["grid"]
+    assert len(grid) == 4 and sorted({entry["layers"] for entry in grid}) == [2, 4]
+    by_layers = {entry["layers"]: entry["pooled_tau"] for entry in grid if entry["lr"] == 1e-3}
+    assert by_layers[2] != by_layers[4]  # different models, not one trained twice
+    assert "| 40 | split 40 | lowest MSE | - | faithful | mse+pairwise-bce | 8 |" in (out / "crossval.md").read_text()
     assert crossval.main(["--data", str(tmp_path / "absent.hdf5"), "--output_dir", str(tmp_path / "x")]) == 2
     assert "nasbench_tfrecord_converter" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         crossval.main(["--data", hdf5_20k, "--sizes", "12", "--folds", "5"])
+    with pytest.raises(SystemExit) as refused:  # sizes of the GCN's that another predictor would ignore
+        crossval.parse_args(["--predictor", "transformer", "--hidden", "48", "144"])
+    assert refused.value.code == 2 and "--predictor transformer keeps its own sizes" in capsys.readouterr().err
+    assert crossval.parse_args(["--predictor", "transformer"]).hidden == [144]

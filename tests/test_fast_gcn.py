@@ -26,6 +26,15 @@ def independent_loss(output, targets, weights, loss):
                     if targets[m, i] > targets[m, j]:
                         total = total + (weights[m, i] * weights[m, j] * 2 * b / (b - 1)
                                          * torch.relu(0.1 - (output[m, i] - output[m, j])))
+    if "pairwise-bce" in loss:  # the same pair weights; i should rank above j
+        b = output.shape[1]
+        for m in range(output.shape[0]):
+            for i in range(b):
+                for j in range(b):
+                    if targets[m, i] > targets[m, j]:
+                        total = total + weights[m, i] * weights[m, j] * 2 * b / (b - 1) * \
+                            torch.nn.functional.binary_cross_entropy_with_logits(
+                                output[m, i] - output[m, j], torch.ones((), dtype=output.dtype))
     return total
 
 
@@ -320,3 +329,19 @@ def test_dropout_only_in_training(sample):
     assert not torch.equal(model(sample), model(sample))
     model.eval()
     assert torch.equal(model(sample), model(sample))
+
+
+@pytest.mark.parametrize("layers", [2, 4])
+def test_other_depths_fast_equals_autograd(sample, float64, layers):
+    """A GCN of `layers` graph convolutions (the recipes' `layers`): both backends train the same models, and fast
+    inference equals the model's forward."""
+    sets = [(torch.arange(60), torch.randn(60, generator=torch.Generator().manual_seed(7)))] * 2
+    graphs = {key: value.double() for key, value in sample.items()}
+    options = dict(epochs=2, lr=1e-3, seed=3, layers=layers, loss="mse+pairwise-bce")
+    fast = engine.fit(graphs, sets, backend="fast", **options)
+    plain = engine.fit(graphs, sets, backend="autograd", **options)
+    assert fast.num_layers == layers
+    torch.testing.assert_close(fast.vectors(), plain.vectors(), rtol=1e-9, atol=1e-12)
+    with torch.no_grad():
+        torch.testing.assert_close(engine.predict(fast, graphs, backend="fast"), fast.eval()(graphs),
+                                   rtol=1e-9, atol=1e-12)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from dataset import graph_tensors
-from model import CNN, GCN, MLP, PREDICTORS, batch_loss, build_predictor, pairwise_hinge, propagation_matrices
+from model import (CNN, GCN, MLP, PREDICTORS, Transformer, batch_loss, build_predictor, pairwise_bce, pairwise_hinge,
+                   propagation_matrices, vertex_relations)
 from reference_predictor import copy_into_reference, reference_inputs
 
 
@@ -70,9 +71,10 @@ def test_predictions_do_not_depend_on_the_order_of_interior_vertices(sample):
         torch.testing.assert_close(model(permuted), model(sample), rtol=1e-5, atol=1e-6)
 
 
-def test_padding_is_ignored(sample):
+@pytest.mark.parametrize("predictor", [GCN, Transformer])
+def test_padding_is_ignored(sample, predictor):
     """Adding isolated padded vertices with an operation type to a graph changes nothing."""
-    model = GCN(seed=0).eval()
+    model = predictor(seed=0).eval()
     small = sample["mask"].sum(1) < 7
     polluted = dict(sample)
     polluted.pop("propagation")
@@ -81,7 +83,7 @@ def test_padding_is_ignored(sample):
         torch.testing.assert_close(model(polluted)[:, small], model(sample)[:, small])
 
 
-@pytest.mark.parametrize("predictor", [GCN, MLP, CNN])
+@pytest.mark.parametrize("predictor", [GCN, MLP, CNN, Transformer])
 def test_stacked_models_match_single_models(sample, predictor):
     stack = predictor(num_models=3, seed=10).eval()
     per_model_batches = {key: value[:50].expand(3, *value[:50].shape) for key, value in sample.items()}
@@ -136,6 +138,57 @@ def test_pairwise_hinge_counts_only_ordered_pairs_within_the_margin():
 
 
 
+def test_pairwise_bce_is_the_cross_entropy_of_each_ordered_pair():
+    output = torch.tensor([[0.0, 0.5, 2.0]])
+    targets = torch.tensor([[1.0, 0.0, 2.0]])  # ordered pairs: (0, 1), (2, 0), (2, 1)
+    weights = torch.full((1, 3), 1 / 3)
+    expected = np.mean([np.log1p(np.exp(-(a - b))) for a, b in [(0.0, 0.5), (2.0, 0.0), (2.0, 0.5)]])
+    assert pairwise_bce(output, targets, weights).item() == pytest.approx(expected)
+    assert batch_loss(output, targets, weights, "mse+pairwise-bce").item() == pytest.approx(
+        ((output - targets) ** 2).mean().item() + expected)
+
+
+def test_transformer_equals_torchs_own_layers(sample):
+    """One model's forward rebuilt from torch.nn.functional's layer_norm, linear and scaled_dot_product_attention,
+    with the relation biases as the attention mask and padding masked out."""
+    model = Transformer(seed=5, hidden=32, heads=4, num_layers=2).eval()
+    with torch.no_grad():
+        model.relation_bias.uniform_(-1, 1)  # the init's zeros would hide a wrong relation index
+        model.norms.uniform_(0.5, 1.5)
+        graphs = {key: value[:20] for key, value in sample.items()}
+        functional = torch.nn.functional
+
+        def linear(layer, x):
+            return functional.linear(x, layer.weight[0].T, layer.bias[0, 0])
+
+        def norm(x, index):
+            return functional.layer_norm(x, (32,), model.norms[0, index, 0], model.norms[0, index, 1])
+
+        x = linear(model.embed, graphs["operations"]) + model.position[0]
+        relations = vertex_relations(graphs)
+        mask = torch.einsum("bijr,rh->bhij", relations, model.relation_bias[0])
+        mask = mask.masked_fill(graphs["mask"][:, None, None, :] == 0, float("-inf"))
+        for layer, block in enumerate(model.blocks):
+            q, k, v = linear(block["qkv"], norm(x, 2 * layer)).split(32, dim=-1)
+            heads = [t.unflatten(-1, (4, 8)).transpose(1, 2) for t in (q, k, v)]  # (B, heads, V, 8)
+            attended = functional.scaled_dot_product_attention(*heads, attn_mask=mask)
+            x = x + linear(block["out"], attended.transpose(1, 2).flatten(-2))
+            x = x + linear(block["down"], torch.relu(linear(block["up"], norm(x, 2 * layer + 1))))
+        x = norm(x, 4)
+        pooled = (x * graphs["mask"][..., None]).sum(1) / graphs["mask"].sum(1, keepdim=True)
+        expected = linear(model.output, torch.relu(linear(model.head, pooled))).squeeze(-1)
+        torch.testing.assert_close(model(graphs)[0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_vertex_relations_name_each_pair_once():
+    adjacency = torch.zeros(1, 7, 7)
+    adjacency[0, 0, 1] = adjacency[0, 1, 2] = 1
+    relations = vertex_relations({"adjacency": adjacency})
+    assert torch.equal(relations.sum(-1), torch.ones(1, 7, 7))
+    assert relations[0, 0, 1, 2] == 1 and relations[0, 1, 0, 3] == 1 and relations[0, 2, 2, 1] == 1
+    assert relations[0, 0, 2, 0] == 1
+
+
 def test_mlp_and_cnn_read_the_graph_as_the_paper_appendix_says(sample):
     """MLP: the 21 upper-triangle entries and the 7 x 5 one-hot types; CNN: an 11-channel 7 x 7 image whose
     channel 0 is the adjacency and channels 1-10 the types of each entry's row and column vertex."""
@@ -151,7 +204,7 @@ def test_mlp_and_cnn_read_the_graph_as_the_paper_appendix_says(sample):
     assert torch.equal(image[g, 6:11, i, j], sample["operations"][g, j])
 
 
-@pytest.mark.parametrize("predictor", [GCN, MLP, CNN])
+@pytest.mark.parametrize("predictor", [GCN, MLP, CNN, Transformer])
 def test_dropout_masks_are_the_models_dropout(sample, predictor):
     """Given keep-masks of every site replace torch's dropout: all-ones masks give the eval output, and a mask
     that drops everything at the last site gives the output of a zero input there."""
@@ -169,5 +222,5 @@ def test_dropout_masks_are_the_models_dropout(sample, predictor):
 
 
 def test_build_predictor_names_what_it_knows():
-    with pytest.raises(ValueError, match="predictor 'rnn': expected one of gcn, mlp, cnn"):
+    with pytest.raises(ValueError, match="predictor 'rnn': expected one of gcn, mlp, cnn, transformer"):
         build_predictor("rnn")

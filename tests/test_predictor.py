@@ -34,16 +34,19 @@ def quick(recipe="faithful", predictor="gcn", **options):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("propagation", ["faithful", "uniform"])
-@pytest.mark.parametrize("name", ["gcn", "mlp", "cnn"])
+@pytest.mark.parametrize("name", ["gcn", "mlp", "cnn", "transformer"])
 def test_save_and_load_round_trip_bit_for_bit(sample, tmp_path, name, propagation, device):
     cells, hashes, labels = sample
-    fitted = quick(predictor=name, propagation=propagation, ensemble=2, device=device).fit(cells, labels)
+    fitted = quick(predictor=name, propagation=propagation, ensemble=2, device=device,
+                   layers=2 if propagation == "uniform" else 3).fit(cells, labels)
     before = fitted.predict_each(hashes[:200])
     path = tmp_path / "model.pt"
     fitted.save(path)
     loaded = NeuralPredictor.load(path, device=device)
     assert loaded.recipe == fitted.recipe and loaded.recipe.propagation == propagation
     assert loaded.predictor == name and loaded.model_.num_models == 2
+    if name == "gcn":
+        assert loaded.model_.num_layers == fitted.recipe.layers
     np.testing.assert_array_equal(loaded.predict_each(hashes[:200]), before)
     np.testing.assert_array_equal(loaded.predict(hashes[:200]), fitted.predict(hashes[:200]))
 
@@ -143,8 +146,8 @@ def test_bad_accuracies_and_misuse(sample):
         quick().predict(cells)
     with pytest.raises(ValueError, match="unknown field"):
         NeuralPredictor("faithful", epoch=3)
-    with pytest.raises(ValueError, match="recipe 'best'"):
-        NeuralPredictor("best")
+    with pytest.raises(ValueError, match="recipe 'fastest'"):
+        NeuralPredictor("fastest")
 
 
 def test_damaged_foreign_and_other_version_checkpoints(sample, tmp_path):

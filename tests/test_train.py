@@ -294,7 +294,7 @@ def test_inversions_count_every_decreasing_pair():
 
 @pytest.mark.parametrize("flag, value", [("--lr", "-1"), ("--lr", "nan"), ("--lr", "inf"), ("--wd", "-0.1"),
                                          ("--dropout", "1.5"), ("--dropout", "-0.1"), ("--epochs", "0"),
-                                         ("--ensemble", "0"), ("--recipe", "best"), ("--loss", "l1")])
+                                         ("--ensemble", "0"), ("--recipe", "fastest"), ("--loss", "l1")])
 def test_recipe_flags_out_of_range_exit_2_naming_the_flag(flag, value, capsys):
     with pytest.raises(SystemExit) as failure:
         train.parse_args([flag, value])

@@ -113,8 +113,8 @@ def markdown_tables(records, seeds, data_name):
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_table_arguments(parser, output_dir):
+    """The flags every table tool shares: data, seeds, the epoch cap of a smoke test, device, output."""
     parser.add_argument("--data", default=DEFAULT_HDF5)
     parser.add_argument("--splits", default=DEFAULT_SPLITS)
     parser.add_argument("--seeds", type=positive_int, default=5)
@@ -122,16 +122,26 @@ def main(argv=None):
     parser.add_argument("--max-epochs", type=positive_int, default=None,
                         help="cap every training's epochs (smoke test)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--output_dir", default="runs/table")
+    parser.add_argument("--output_dir", default=output_dir)
     parser.add_argument("--quiet", action="store_true")
+
+
+def open_sets(args, names, rules):
+    """(device, {(split, propagation rule): Nb101Dataset}), the output folder checked first; DataError or
+    ValueError for bad input, before any training."""
+    device = resolve_device(args.device)
+    check_output_dir(args.output_dir)
+    return device, {(name, rule): Nb101Dataset(args.data, name, args.splits, propagation=rule)
+                    for name in sorted(names) for rule in sorted(rules)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_table_arguments(parser, "runs/table")
     args = parser.parse_args(argv)
     try:
-        device = resolve_device(args.device)
-        check_output_dir(args.output_dir)
-        rules = {RECIPES[recipe].propagation for recipe, *_ in TRAININGS}
         names = {name for _, train_split, _, _, evals in TRAININGS for name in (train_split, *evals)}
-        sets = {(name, rule): Nb101Dataset(args.data, name, args.splits, propagation=rule)
-                for name in sorted(names) for rule in sorted(rules)}
+        device, sets = open_sets(args, names, {RECIPES[recipe].propagation for recipe, *_ in TRAININGS})
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
