@@ -25,9 +25,9 @@ from nb101.nasbench_data import DataError, interruptible, output_dir_problem, re
 # recipes
 
 # recipe key -> command-line flag (the reproduction's flag names where it has them)
-RECIPE_FLAGS = {"propagation": "propagation", "readout_init": "readout_init", "hidden": "gcn_hidden", "layers": "gcn_layers",
-                "epochs": "epochs", "lr": "lr", "wd": "wd", "batch_size": "train_batch_size", "dropout": "dropout",
-                "loss": "loss", "ensemble": "ensemble"}
+RECIPE_FLAGS = {"propagation": "propagation", "readout_init": "readout_init", "hidden": "gcn_hidden",
+                "layers": "gcn_layers", "epochs": "epochs", "lr": "lr", "wd": "wd", "batch_size": "train_batch_size",
+                "dropout": "dropout", "loss": "loss", "ensemble": "ensemble"}
 
 
 def add_recipe_arguments(parser, several=False):
@@ -36,8 +36,8 @@ def add_recipe_arguments(parser, several=False):
     script that compares them (recipe_variants)."""
     many = dict(nargs="+", action=Distinct, default=["gcn"]) if several else dict(default="gcn")
     parser.add_argument("--predictor", choices=sorted(PREDICTORS), **many,
-                        help="gcn: the paper's predictor; mlp, cnn: the baselines of its appendix; transformer: a graph "
-                             "transformer after TNASP and PINAT (model.Transformer)")
+                        help="gcn: the paper's predictor; mlp, cnn: the baselines of its appendix; transformer: a "
+                             "graph transformer after TNASP and PINAT (model.Transformer)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="auto: the fast path for the GCN, autograd for the others; autograd: plain "
                              "loss.backward() through model.py for any predictor")

@@ -102,9 +102,9 @@ def resolve_backend(backend, model):
 
 
 def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.loss, hidden=FAITHFUL.hidden,
-        layers=FAITHFUL.layers, epochs=FAITHFUL.epochs, lr=FAITHFUL.lr, wd=FAITHFUL.wd, batch_size=FAITHFUL.batch_size,
-        dropout=FAITHFUL.dropout, readout_init=FAITHFUL.readout_init, precision="fp32", seed=0, device="cpu",
-        progress=False, print_freq=None):
+        layers=FAITHFUL.layers, epochs=FAITHFUL.epochs, lr=FAITHFUL.lr, wd=FAITHFUL.wd,
+        batch_size=FAITHFUL.batch_size, dropout=FAITHFUL.dropout, readout_init=FAITHFUL.readout_init, precision="fp32",
+        seed=0, device="cpu", progress=False, print_freq=None):
     """Train M = len(train_sets) predictors together as one stacked model and return it.
 
     graphs: graph_tensors dict of all candidate rows. train_sets: M pairs (rows, targets),
@@ -124,7 +124,7 @@ def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.lo
     if not (isinstance(seed, (int, np.integer)) and 0 <= seed and seed + len(sizes) - 1 <= MAX_SEED):
         raise ValueError(f"seed {seed}: the models' seeds seed .. seed + {len(sizes) - 1} must lie in 0 .. {MAX_SEED}")
     device = torch.device(device)
-    check_memory(predictor, len(sizes), hidden, batch_size, max(sizes) // batch_size, device)
+    check_memory(predictor, len(sizes), hidden, layers, batch_size, max(sizes) // batch_size, device)
     model = build_predictor(predictor, num_models=len(train_sets), seed=seed, dropout=dropout,
                             gcn_hidden=hidden, gcn_layers=layers, readout_init=readout_init,
                             precision=precision).to(device)
@@ -141,14 +141,23 @@ def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.lo
     return model
 
 
-def check_memory(predictor, num_models, hidden, batch_size, steps, device):
+def parameter_count(predictor, hidden, layers):
+    """Parameters of one model, known before it is built: the GCN's exactly (both directions' weights of each
+    layer, the 128-unit readout), a bound of 300,000 for the other predictors, whose sizes are their own."""
+    if predictor != "gcn":
+        return 300_000
+    return 2 * (5 * hidden + (layers - 1) * hidden * hidden) + 128 * hidden + 128
+
+
+def check_memory(predictor, num_models, hidden, layers, batch_size, steps, device):
     """ValueError, before anything is allocated, when a fit would need more memory than the machine has.
 
     A rough upper estimate: per model, the weights with their gradients and Adam's two moments (16 bytes a
-    parameter), an epoch's inputs and dropout masks (steps x batch x about 3 x 7 x hidden bytes) and a step's
-    activations (batch x 7 vertices x the layers' widths, several float32 copies)."""
-    parameters = 2 * (5 * hidden + 2 * hidden * hidden) + 128 * hidden + 128 if predictor == "gcn" else 300_000
-    activations = steps * batch_size * (21 * hidden + 600) + batch_size * 7 * (4 * hidden + 128) * 4 * 8
+    parameter), an epoch's inputs and dropout masks (steps x batch x about layers x 7 x hidden bytes) and a
+    step's activations (batch x 7 vertices x the layers' widths, several float32 copies)."""
+    parameters = parameter_count(predictor, hidden, layers)
+    activations = steps * batch_size * (7 * layers * hidden + 600) + \
+        batch_size * 7 * ((layers + 1) * hidden + 128) * 4 * 8
     needed = num_models * (16 * parameters + activations)
     available = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else physical_memory()
     if needed > available:

@@ -364,13 +364,6 @@ def vertex_relations(graphs):
     return torch.stack([1 - eye - successor - predecessor, eye, successor, predecessor], dim=-1)
 
 
-def layer_norm(x, gain, bias, eps=1e-5):
-    """torch.nn.functional.layer_norm over the last dimension with per-model gain and bias (M, 1, 1, d)."""
-    mean = x.mean(-1, keepdim=True)
-    variance = x.var(-1, unbiased=False, keepdim=True)
-    return (x - mean) / torch.sqrt(variance + eps) * gain + bias
-
-
 class Transformer(StackedPredictor):
     """A graph transformer over the cell's vertices, after TNASP and PINAT (REFERENCE.md).
 
@@ -419,7 +412,9 @@ class Transformer(StackedPredictor):
         return {"operations": graphs["operations"], "relations": relations, "mask": graphs["mask"]}
 
     def norm(self, x, index):
-        return layer_norm(x, self.norms[:, index, 0, None, None], self.norms[:, index, 1, None, None])
+        """Layer norm number `index` of (M, B, V, d) activations: torch's, with each model's own gain and bias."""
+        gain, bias = self.norms[:, index, 0, None, None], self.norms[:, index, 1, None, None]
+        return torch.nn.functional.layer_norm(x, x.shape[-1:]) * gain + bias
 
     def forward(self, graphs, dropout_masks=None):
         inputs = self.stacked(self.inputs(graphs))
@@ -447,10 +442,10 @@ class Transformer(StackedPredictor):
 PREDICTORS = {"gcn": GCN, "mlp": MLP, "cnn": CNN, "transformer": Transformer}
 
 
-def build_predictor(name, num_models=1, seed=None, dropout=0.1, gcn_hidden=144, gcn_layers=3, readout_init="torch",
-                    precision="fp32"):
-    """The predictor `name` of PREDICTORS with M models; gcn_hidden, gcn_layers, readout_init and precision are the GCN's
-    options (the recipe's; precision "bf16" for the GCN only), the baselines keep their own sizes."""
+def build_predictor(name, num_models=1, seed=None, dropout=0.1, gcn_hidden=144, gcn_layers=3,
+                    readout_init="torch", precision="fp32"):
+    """The predictor `name` of PREDICTORS with M models; gcn_hidden, gcn_layers, readout_init and precision are the
+    GCN's options (the recipe's; precision "bf16" for the GCN only), the others keep their own sizes."""
     if name not in PREDICTORS:
         raise ValueError(f"predictor {name!r}: expected one of {', '.join(PREDICTORS)}")
     if name != "gcn" and precision != "fp32":

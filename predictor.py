@@ -40,7 +40,7 @@ class NeuralPredictor:
 
     Args:
       recipe: "faithful" (default), "improved", "best", or a recipes.Recipe.
-      predictor: "gcn" (the paper's), "mlp" or "cnn" (its appendix's baselines).
+      predictor: "gcn" (the paper's), "mlp" or "cnn" (its appendix's baselines), or "transformer".
       seed: model m of the ensemble is initialised, shuffled and dropped out from seed + m.
       device: "cpu", "cuda", "auto", or a torch.device.
       backend: "auto" (the GCN's fast path, autograd for the others), "fast" or "autograd".

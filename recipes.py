@@ -52,8 +52,9 @@ class Recipe:
     def fit_options(self):
         """engine.fit's keyword arguments that the recipe sets (the ensemble and the propagation rule act
         outside fit: on the training sets and on the input tensors)."""
-        return {"loss": self.loss, "hidden": self.hidden, "layers": self.layers, "epochs": self.epochs, "lr": self.lr, "wd": self.wd,
-                "batch_size": self.batch_size, "dropout": self.dropout, "readout_init": self.readout_init}
+        return {"loss": self.loss, "hidden": self.hidden, "layers": self.layers, "epochs": self.epochs, "lr": self.lr,
+                "wd": self.wd, "batch_size": self.batch_size, "dropout": self.dropout,
+                "readout_init": self.readout_init}
 
 
 def recipe_problem(recipe):

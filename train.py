@@ -78,12 +78,11 @@ def train(args, device):
     if args.folds and 2 * args.folds > len(train_set):
         raise ValueError(f"--folds {args.folds}: the train split has only {len(train_set)} architectures; each fold "
                          "needs at least 2 for its metrics")
-    engine.check_memory(args.predictor, args.ensemble, args.gcn_hidden, args.train_batch_size,
+    engine.check_memory(args.predictor, args.ensemble, args.gcn_hidden, args.gcn_layers, args.train_batch_size,
                         len(train_set) // args.train_batch_size, device)
     # results.json, model.pt (4 bytes a parameter) and the scatter plot, checked before the training
-    parameters = args.ensemble * 4 * (4 * args.gcn_hidden ** 2 + 140 * args.gcn_hidden) if args.predictor == "gcn" \
-        else args.ensemble * 4 * 300_000
-    require_free_space(os.path.join(args.output_dir, "model.pt"), parameters + 2 ** 21, "the results")
+    parameters = args.ensemble * engine.parameter_count(args.predictor, args.gcn_hidden, args.gcn_layers)
+    require_free_space(os.path.join(args.output_dir, "model.pt"), 4 * parameters + 2 ** 21, "the results")
     lap("load")
     fit_options = cli.fit_arguments(args, device)
     predictor = NeuralPredictor(cli.recipe_of(args), args.predictor, seed=args.seed, device=device,

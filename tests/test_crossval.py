@@ -77,8 +77,8 @@ def test_training_rows_use_the_split_file_else_a_seeded_draw(data_20k, tmp_path)
 
 
 def test_best_config_by_lowest_mse_or_highest_pooled_tau():
-    grid = [{"propagation": "faithful", "loss": "mse", "hidden": h, "layers": 3, "epochs": 100, "lr": 1e-4, "ensemble": 1,
-             "mse": {"mean": m, "std": 0.1}, "kendall_tau": {"mean": 0.0, "std": 0.01}, "pooled_tau": tau}
+    grid = [{"propagation": "faithful", "loss": "mse", "hidden": h, "layers": 3, "epochs": 100, "lr": 1e-4,
+             "ensemble": 1, "mse": {"mean": m, "std": 0.1}, "kendall_tau": {"mean": 0.0, "std": 0.01}, "pooled_tau": tau}
             for h, m, tau in ((48, 3.0, 0.6), (144, 2.5, 0.5), (320, 2.7, 0.4))]
     assert crossval.best_config(grid)["hidden"] == 144
     assert crossval.best_config(grid, "highest Kendall tau")["hidden"] == 48

@@ -18,23 +18,19 @@ def independent_loss(output, targets, weights, loss):
         return (weights * torch.nn.functional.binary_cross_entropy_with_logits(output, targets, reduction="none")).sum()
     if "mse" in loss:
         total = total + (weights * torch.nn.functional.mse_loss(output, targets, reduction="none")).sum()
-    if "hinge" in loss:  # pair (i, j) weighs w_i w_j 2B / (B - 1): the mean over pairs when every w is 1/B
-        b = output.shape[1]
-        for m in range(output.shape[0]):
-            for i in range(b):
-                for j in range(b):
-                    if targets[m, i] > targets[m, j]:
-                        total = total + (weights[m, i] * weights[m, j] * 2 * b / (b - 1)
-                                         * torch.relu(0.1 - (output[m, i] - output[m, j])))
-    if "pairwise-bce" in loss:  # the same pair weights; i should rank above j
-        b = output.shape[1]
-        for m in range(output.shape[0]):
-            for i in range(b):
-                for j in range(b):
-                    if targets[m, i] > targets[m, j]:
-                        total = total + weights[m, i] * weights[m, j] * 2 * b / (b - 1) * \
-                            torch.nn.functional.binary_cross_entropy_with_logits(
-                                output[m, i] - output[m, j], torch.ones((), dtype=output.dtype))
+    b = output.shape[1]
+    for m in range(output.shape[0]):
+        for i in range(b):
+            for j in range(b):
+                if targets[m, i] <= targets[m, j]:
+                    continue
+                # pair (i, j) weighs w_i w_j 2B / (B - 1): the mean over pairs when every w is 1/B; i ranks above j
+                pair_weight = weights[m, i] * weights[m, j] * 2 * b / (b - 1)
+                if "hinge" in loss:
+                    total = total + pair_weight * torch.relu(0.1 - (output[m, i] - output[m, j]))
+                if "pairwise-bce" in loss:
+                    total = total + pair_weight * torch.nn.functional.binary_cross_entropy_with_logits(
+                        output[m, i] - output[m, j], torch.ones((), dtype=output.dtype))
     return total
 
 
@@ -345,3 +341,10 @@ def test_other_depths_fast_equals_autograd(sample, float64, layers):
     with torch.no_grad():
         torch.testing.assert_close(engine.predict(fast, graphs, backend="fast"), fast.eval()(graphs),
                                    rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("hidden, layers", [(144, 3), (32, 2), (48, 5)])
+def test_parameter_count_is_the_built_gcns(hidden, layers):
+    """engine.parameter_count, which sizes the memory and disk checks before a model exists, counts what is built."""
+    built = GCN(hidden=hidden, num_layers=layers).vectors().shape[1]
+    assert engine.parameter_count("gcn", hidden, layers) == built
