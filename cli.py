@@ -27,7 +27,7 @@ from nb101.nasbench_data import DataError, interruptible, output_dir_problem, re
 # recipe key -> command-line flag (the reproduction's flag names where it has them)
 RECIPE_FLAGS = {"propagation": "propagation", "readout_init": "readout_init", "hidden": "gcn_hidden",
                 "layers": "gcn_layers", "epochs": "epochs", "lr": "lr", "wd": "wd", "batch_size": "train_batch_size",
-                "dropout": "dropout", "loss": "loss", "ensemble": "ensemble"}
+                "dropout": "dropout", "loss": "loss", "ensemble": "ensemble", "pretrain": "pretrain"}
 
 
 def add_recipe_arguments(parser, several=False):
@@ -61,6 +61,9 @@ def add_recipe_arguments(parser, several=False):
                         help="mse; hinge or pairwise-bce (pairwise ranking losses); mse+hinge or mse+pairwise-bce")
     parser.add_argument("--ensemble", type=positive_int, default=None,
                         help="average this many models (seeds seed, seed+1, ...)")
+    parser.add_argument("--pretrain", type=non_negative_int, default=None, metavar="EPOCHS",
+                        help="start the GCN from its self-supervised pre-training over the space, of this many "
+                             "epochs (pretrain.py; made once, cached); 0: none (recipe: 0)")
     add_precision_argument(parser)
 
 
@@ -95,12 +98,15 @@ def recipe_variants(args):
 
 
 def check_backend(args, parser):
-    """parser.error (exit 2) for --backend fast or --precision bf16 with a predictor that has neither."""
+    """parser.error (exit 2) for --backend fast, --precision bf16 or --pretrain with a predictor that has none."""
     predictors = args.predictor if isinstance(args.predictor, list) else [args.predictor]
     if args.backend == "fast" and set(predictors) != {"gcn"}:
         parser.error("--backend fast exists for --predictor gcn only; use --backend autograd or auto")
     if args.precision != "fp32" and set(predictors) != {"gcn"}:
         parser.error(f"--precision {args.precision} exists for --predictor gcn only; use --precision fp32")
+    pretrain = getattr(args, "pretrain", None)
+    if (any(pretrain) if isinstance(pretrain, list) else pretrain) and set(predictors) != {"gcn"}:
+        parser.error("--pretrain exists for --predictor gcn only; leave it out (or 0)")
 
 
 def recipe_of(args):

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 import cli
 import engine
+import pretrain as pretraining
 from recipes import FAITHFUL
 from dataset import denormalise_accuracy, graph_tensors, normalise_accuracy, training_rows
 from metrics import regression_metrics
@@ -77,7 +78,7 @@ def cross_validate_grid(graphs, accuracy, folds, lrs, seed=0, ensemble=1, **fit_
 
 
 CRITERIA = {"lowest MSE": lambda r: r["mse"]["mean"], "highest Kendall tau": lambda r: -r["pooled_tau"]}
-CONFIG_KEYS = ("propagation", "loss", "hidden", "layers", "epochs", "lr", "ensemble")
+CONFIG_KEYS = ("propagation", "loss", "hidden", "layers", "epochs", "lr", "ensemble", "pretrain")
 
 
 def best_config(results, criterion="lowest MSE"):
@@ -140,6 +141,8 @@ def parse_args(argv=None):
                         help="losses to try")
     parser.add_argument("--ensembles", type=cli.positive_int, nargs="+", action=cli.Distinct, default=[1],
                         help="ensemble sizes to try (each trains that many seeds per fold)")
+    parser.add_argument("--pretrain", type=cli.non_negative_int, nargs="+", action=cli.Distinct, default=[0],
+                        metavar="EPOCHS", help="pre-trainings to try (pretrain.py's epochs; 0: none)")
     parser.add_argument("--readout_init", choices=READOUT_INITS, default=FAITHFUL.readout_init, help="as train.py's")
     parser.add_argument("--wd", type=cli.non_negative_float, default=FAITHFUL.wd, help="Adam's L2 weight decay")
     parser.add_argument("--dropout", type=cli.dropout_rate, default=FAITHFUL.dropout, help="dropout rate, in [0, 1)")
@@ -170,11 +173,15 @@ def crossval(args, device):
     data = read_hdf5(args.data)
     labels = validation_labels(data["metrics"])
     chosen = {size: training_rows(labels, data["hash"], size, args.splits, args.seed) for size in args.sizes}
+    for propagation, hidden, layers, pretrain in itertools.product(args.propagation, args.hidden, args.layers,
+                                                                   args.pretrain):
+        if pretrain:  # made (and cached) before the grid, with its own progress bar
+            pretraining.pretrained_weights(propagation, hidden, layers, pretrain, progress=not args.quiet)
     by_size = {}
     jobs = list(itertools.product(args.sizes, args.propagation, args.losses, args.hidden, args.layers, args.epochs,
-                                  args.ensembles))
-    for size, propagation, loss, hidden, layers, epochs, ensemble in tqdm(jobs, desc="cross-validation",
-                                                                          disable=args.quiet):
+                                  args.ensembles, args.pretrain))
+    for size, propagation, loss, hidden, layers, epochs, ensemble, pretrain in tqdm(jobs, desc="cross-validation",
+                                                                                    disable=args.quiet):
         rows, source = chosen[size]
         graphs = graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows], device,
                                propagation)
@@ -182,10 +189,11 @@ def crossval(args, device):
                                       predictor=args.predictor, backend=args.backend, loss=loss, hidden=hidden,
                                       layers=layers, epochs=epochs, wd=args.wd, batch_size=args.train_batch_size,
                                       dropout=args.dropout, readout_init=args.readout_init,
-                                      precision=args.precision, device=device)
+                                      precision=args.precision, pretrain=pretrain, propagation=propagation,
+                                      device=device)
         entry = by_size.setdefault(size, {"source": source, "grid": []})
         entry["grid"] += [{"propagation": propagation, "loss": loss, "hidden": hidden, "layers": layers,
-                           "epochs": epochs, "ensemble": ensemble, **r} for r in results]
+                           "epochs": epochs, "ensemble": ensemble, "pretrain": pretrain, **r} for r in results]
     table = markdown(by_size, args.folds)
     with atomic_outputs(os.path.join(args.output_dir, "crossval.json"),
                         os.path.join(args.output_dir, "crossval.md")) as (json_path, markdown_path):

@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 import fast_gcn
+import pretrain as pretraining
 from dataset import denormalise_accuracy, normalise_accuracy
 from metrics import regression_metrics
 from model import GCN, LOSSES, batch_loss, build_predictor
@@ -104,17 +105,21 @@ def resolve_backend(backend, model):
 def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.loss, hidden=FAITHFUL.hidden,
         layers=FAITHFUL.layers, epochs=FAITHFUL.epochs, lr=FAITHFUL.lr, wd=FAITHFUL.wd,
         batch_size=FAITHFUL.batch_size, dropout=FAITHFUL.dropout, readout_init=FAITHFUL.readout_init, precision="fp32",
-        seed=0, device="cpu", progress=False, print_freq=None):
+        pretrain=FAITHFUL.pretrain, propagation=FAITHFUL.propagation, seed=0, device="cpu", progress=False,
+        print_freq=None):
     """Train M = len(train_sets) predictors together as one stacked model and return it.
 
     graphs: graph_tensors dict of all candidate rows. train_sets: M pairs (rows, targets),
     rows indexing graphs, targets normalised accuracies (or 0/1 for loss "bce"). predictor: a
-    name of model.PREDICTORS (hidden, layers, readout_init and precision are the GCN's; precision "bf16": its
+    name of model.PREDICTORS (hidden, layers, readout_init, precision and pretrain are the GCN's; precision "bf16": its
     weight products in bfloat16 while training, model.weight_product). Model m is initialised,
     shuffled and dropped out from seed + m: it trains exactly as a single run with seed + m
     would, whatever else is in the stack. lr: one learning rate or M of them. Adam (L2 weight
     decay) + cosine annealing over epochs, batches of batch_size, the last incomplete batch
-    dropped. The same seed, backend and thread count give the same numbers.
+    dropped. The same seed, backend and thread count give the same numbers. pretrain: epochs of the
+    GCN's self-supervised pre-training over the space (pretrain.py, made once and cached; its
+    propagation rule `propagation`, the one the graphs' matrices were made with), from which every
+    model starts all layers but the last; 0: none.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss {loss!r}: expected one of {', '.join(LOSSES)}")
@@ -128,6 +133,8 @@ def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.lo
     model = build_predictor(predictor, num_models=len(train_sets), seed=seed, dropout=dropout,
                             gcn_hidden=hidden, gcn_layers=layers, readout_init=readout_init,
                             precision=precision).to(device)
+    if pretrain and predictor == "gcn":
+        pretraining.start_from(model, pretraining.pretrained_weights(propagation, hidden, layers, pretrain, progress))
     backend = resolve_backend(backend, model)
     base_lr = [float(lr)] * len(sizes) if np.ndim(lr) == 0 else [float(value) for value in lr]
     cores = torch.get_num_threads() if device.type == "cpu" else 1

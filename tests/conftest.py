@@ -93,6 +93,23 @@ def float64():
     torch.set_default_dtype(torch.float32)
 
 
+@pytest.fixture
+def small_pretraining(space, monkeypatch, tmp_path):
+    """pretrain.pretrained_weights over 512 cells of the space instead of all of them (seconds, not minutes),
+    cached in a temporary folder; the list it returns gets an item for each pre-training run."""
+    import numpy as np
+    import pretrain
+    rows = np.random.RandomState(0).choice(len(space), 512, replace=False)
+    few = type("Space", (), {"adjacency": space.adjacency[rows], "operations": space.operations[rows],
+                             "num_vertices": space.num_vertices[rows]})
+    monkeypatch.setattr(pretrain, "enumerate_space", lambda progress=False: few)
+    monkeypatch.setattr(pretrain, "cache_dir", lambda: str(tmp_path / "pretraining-cache"))
+    runs = []
+    original = pretrain.pretrain_gcn
+    monkeypatch.setattr(pretrain, "pretrain_gcn", lambda *args, **kwargs: runs.append(1) or original(*args, **kwargs))
+    return runs
+
+
 @pytest.fixture(scope="session")
 def nasbench_20k(hdf5_20k):
     """nb101.api.NASBench over labels_20k.jsonl's HDF5."""

@@ -64,7 +64,8 @@ def test_reproduce_table_checks_its_output_dir_before_any_work(labels_hdf5, tmp_
     assert blocker.read_text() == "keep me"
 
 
-def test_beyond_table_trains_each_recipe_and_size_and_sets_the_published_figures_beside(labels_hdf5, tmp_path):
+def test_beyond_table_trains_each_recipe_and_size_and_sets_the_published_figures_beside(labels_hdf5, tmp_path,
+                                                                                        small_pretraining):
     """Two recipes x one size, 2 seeds, 2 epochs: the table has a row per recipe with 2 seeds' tau, and PINAT's
     published figure in the column of its size; a split the file lacks exits 2 before any training."""
     path, splits = labels_hdf5
@@ -76,6 +77,7 @@ def test_beyond_table_trains_each_recipe_and_size_and_sets_the_published_figures
         taus = [seed["kendall_tau"] for seed in results["records"][recipe]["300"]["all"]]
         assert len(taus) == 2 and taus[0] != taus[1] and all(-1 <= tau <= 1 for tau in taus)
         assert [seed["count"] for seed in results["records"][recipe]["300"]["unseen"]] == [20001 - 300] * 2
+    assert small_pretraining  # the best recipe started from its pre-training
     table = (out / "table.md").read_text()
     assert "| best | " in table and "| PINAT, pairwise BCE loss (published) | - |" in table
     assert beyond_table.main(["--data", path, "--splits", splits, "--sizes", "4236", "--output_dir",

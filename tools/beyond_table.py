@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from cli import RECIPES, Distinct, positive_int  # noqa: E402
 from metrics import regression_metrics  # noqa: E402
 from nb101.nasbench_data import DataError, atomic_outputs, write_json  # noqa: E402
-from tools.reproduce_table import add_table_arguments, mean_std, open_sets, recipe_options, run_training  # noqa: E402
+from tools.reproduce_table import (add_table_arguments, cap_epochs, mean_std, open_sets, recipe_options,  # noqa: E402
+                                   run_training)
 
 SIZES = (100, 172, 424, 4236)
 # Kendall tau on all 423,624 against the three runs' mean test accuracy (PINAT, AAAI 2023, Table 1 and supplementary
@@ -63,7 +64,7 @@ def main(argv=None):
     start, records = time.time(), {}
     for recipe in args.recipes:
         rule, ensemble, options = recipe_options(recipe, None, None)
-        options["epochs"] = min(options["epochs"], args.max_epochs or options["epochs"])
+        options = cap_epochs(options, args.max_epochs)
         for size in tqdm(args.sizes, desc=recipe, disable=args.quiet):
             train_set, everything = sets[(str(size), rule)], sets[("all", rule)]
             results = run_training(train_set, {"all": everything}, options, ensemble, args.seeds, args.seed, device,

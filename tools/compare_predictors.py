@@ -28,6 +28,7 @@ from engine import fit, predict  # noqa: E402
 from metrics import regression_metrics  # noqa: E402
 from model import PREDICTORS  # noqa: E402
 from nb101.nasbench_data import DEFAULT_HDF5, DEFAULT_SPLITS, atomic_output, write_json  # noqa: E402
+from tools.reproduce_table import cap_epochs  # noqa: E402
 
 SIZES = (43, 86, 172, 334, 860)
 NAMES = {"gcn": "GCN", "mlp": "MLP", "cnn": "CNN"}
@@ -101,7 +102,8 @@ def parse_args(argv=None):
                         default=["mlp", "cnn", "gcn"])
     parser.add_argument("--recipe", choices=sorted(cli.RECIPES), default="faithful")
     parser.add_argument("--seeds", type=cli.positive_int, default=5)
-    parser.add_argument("--max-epochs", type=cli.positive_int, default=None, help="cap the epochs (smoke test)")
+    parser.add_argument("--max-epochs", type=cli.positive_int, default=None,
+                        help="cap the training and pre-training epochs (smoke test)")
     cli.add_machine_arguments(parser, "runs/compare")
     args = parser.parse_args(argv)
     small = [size for size in args.sizes if size < cli.RECIPES[args.recipe].batch_size]
@@ -112,11 +114,8 @@ def parse_args(argv=None):
 
 def main(args, device):
     start = time.time()
-    recipe = cli.RECIPES[args.recipe].as_dict()
-    propagation = recipe.pop("propagation")
-    recipe.pop("ensemble")
-    if args.max_epochs:
-        recipe["epochs"] = min(recipe["epochs"], args.max_epochs)
+    recipe = cap_epochs(cli.RECIPES[args.recipe].fit_options(), args.max_epochs)
+    propagation = recipe["propagation"]
     everything = Nb101Dataset(args.data, "all", args.splits, device, propagation)
     records, sources = compare(everything, args.sizes, args.predictors, recipe, args.seeds, args.seed, args.splits,
                                device, not args.quiet)

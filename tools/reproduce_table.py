@@ -61,9 +61,16 @@ PUBLISHED_TAU = {"100": 0.391, "172": 0.545, "424": 0.679, "860": None, "4236": 
 
 def recipe_options(recipe, epochs, lr):
     """fit's keyword arguments, the propagation rule and the ensemble size of one training of the table."""
-    options = RECIPES[recipe].as_dict()
+    options = RECIPES[recipe].fit_options()
     options.update({key: value for key, value in (("epochs", epochs), ("lr", lr)) if value is not None})
-    return options.pop("propagation"), options.pop("ensemble"), options
+    return RECIPES[recipe].propagation, RECIPES[recipe].ensemble, options
+
+
+def cap_epochs(options, max_epochs):
+    """fit's options with the training and pre-training epochs capped at max_epochs (a smoke test); None: as they are."""
+    if not max_epochs:
+        return options
+    return dict(options, epochs=min(options["epochs"], max_epochs), pretrain=min(options["pretrain"], max_epochs))
 
 
 def run_training(train_set, eval_sets, options, ensemble, seeds, first_seed, device, progress):
@@ -120,7 +127,7 @@ def add_table_arguments(parser, output_dir):
     parser.add_argument("--seeds", type=positive_int, default=5)
     parser.add_argument("--seed", type=seed, default=0, help="first seed; the others follow it")
     parser.add_argument("--max-epochs", type=positive_int, default=None,
-                        help="cap every training's epochs (smoke test)")
+                        help="cap every training's and pre-training's epochs (smoke test)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--output_dir", default=output_dir)
     parser.add_argument("--quiet", action="store_true")
@@ -149,7 +156,7 @@ def main(argv=None):
     records, scatter = {}, None
     for recipe, train_split, epochs, lr, evals in tqdm(TRAININGS, desc="trainings", disable=args.quiet):
         rule, ensemble, options = recipe_options(recipe, epochs, lr)
-        options["epochs"] = min(options["epochs"], args.max_epochs or options["epochs"])
+        options = cap_epochs(options, args.max_epochs)
         results = run_training(sets[(train_split, rule)], {name: sets[(name, rule)] for name in evals}, options,
                                ensemble, args.seeds, args.seed, device, not args.quiet)
         records[(recipe, train_split, epochs, lr)] = {name: result["metrics"] for name, result in results.items()}
