@@ -3,11 +3,13 @@ import json
 
 import h5py
 import numpy as np
+import pytest
 
 from nb101 import network
 from nb101.search_space import ops_to_codes
 
 
+@pytest.mark.slow
 def test_trainable_parameters_equal_every_shipped_record(hdf5_20k):
     with h5py.File(hdf5_20k, "r") as f:
         adjacency, operations = f["adjacency"][:], f["operations"][:]

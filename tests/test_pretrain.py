@@ -39,6 +39,7 @@ def few_cells(space):
     return space.adjacency[rows], space.operations[rows], space.num_vertices[rows]
 
 
+@pytest.mark.slow
 def test_pretraining_learns_the_properties_and_repeats_itself(few_cells, monkeypatch):
     monkeypatch.setattr(pretrain, "BATCH_SIZE", 32)  # steps enough to learn on 2,048 cells
     weights, losses = pretrain.pretrain_gcn(*few_cells, hidden=16, layers=2, epochs=4)
