@@ -70,7 +70,6 @@ def pretrain_gcn(adjacency, operations, num_vertices, propagation="uniform", hid
     target = cell_properties(adjacency, operations, num_vertices)
     target = torch.as_tensor((target - target.mean(0)) / np.maximum(target.std(0), 1e-12), dtype=torch.float32)
     inputs = GCN.inputs(graph_tensors(adjacency, operations, num_vertices, propagation=propagation))
-    torch.manual_seed(seed)
     model = GCN(hidden=hidden, num_layers=layers, dropout=0.0, num_models=1, seed=seed)
     head = model.layers[-1]  # its last layer regresses the 7 properties instead of one accuracy
     model.layers[-1] = torch.nn.Parameter(torch.empty(1, head.shape[1], len(PROPERTIES)).uniform_(
@@ -135,6 +134,15 @@ def save_cache(path, settings, weights):
         torch.save({"settings": json.dumps(settings), "sha256": weights_digest(weights), "weights": weights}, tmp)
 
 
+def build(settings, progress=False):
+    """Pre-train over the whole space with these settings and write the cache; (weights, losses) of pretrain_gcn."""
+    space = enumerate_space(progress=progress)
+    weights, losses = pretrain_gcn(space.adjacency, space.operations, space.num_vertices, settings["propagation"],
+                                   settings["hidden"], settings["layers"], settings["epochs"], progress=progress)
+    save_cache(cache_path(settings), settings, weights)
+    return weights, losses
+
+
 def pretrained_weights(propagation="uniform", hidden=144, layers=3, epochs=30, progress=False):
     """The pre-trained GCN weights (pretrain_gcn over the whole space), from the cache, or made and cached.
 
@@ -151,11 +159,7 @@ def pretrained_weights(propagation="uniform", hidden=144, layers=3, epochs=30, p
     if progress:
         reason = "does not match its settings or is damaged; rebuilding" if os.path.exists(path) else "once, cached"
         print(f"pre-training the GCN on every cell of the space ({path} {reason})", file=sys.stderr)
-    space = enumerate_space(progress=progress)
-    weights, _ = pretrain_gcn(space.adjacency, space.operations, space.num_vertices, propagation, hidden, layers,
-                              epochs, progress=progress)
-    save_cache(path, settings, weights)
-    return weights
+    return build(settings, progress)[0]
 
 
 @torch.no_grad()
@@ -180,10 +184,7 @@ def main(argv=None):
     settings = settings_of(args.propagation, args.gcn_hidden, args.gcn_layers, args.epochs)
     try:
         with interruptible():
-            space = enumerate_space(progress=not args.quiet)
-            weights, losses = pretrain_gcn(space.adjacency, space.operations, space.num_vertices, args.propagation,
-                                           args.gcn_hidden, args.gcn_layers, args.epochs, progress=not args.quiet)
-            save_cache(cache_path(settings), settings, weights)
+            losses = build(settings, progress=not args.quiet)[1]
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 
     python train.py                                   # faithful recipe: 172 architectures, 300 epochs, eval on all
     python train.py --recipe improved                 # the recipe chosen by cross-validation (recipes.RECIPES)
-    python train.py --recipe best                     # beyond the paper: pairwise BCE, an ensemble of 5 (docs/beyond.md)
+    python train.py --recipe best                     # beyond the paper: pre-trained, pairwise BCE, 5 models (docs/beyond.md)
     python train.py --predictor mlp                   # a baseline of the paper's appendix (mlp, cnn)
     python train.py --backend autograd                # the plain path: loss.backward() through model.py
     python train.py --train_split 860 --gcn_hidden 320 --visualize

@@ -126,3 +126,10 @@ def test_command_line_reports_an_unwritable_cache_in_one_line(small_pretraining,
     assert pretrain.main(["--gcn_hidden", "8", "--gcn_layers", "2", "--epochs", "1", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_pretraining_leaves_torchs_global_generator_alone(few_cells):
+    """A fit that pre-trains on its first use must draw afterwards as it would have without it."""
+    state = torch.get_rng_state()
+    pretrain.pretrain_gcn(*(part[:512] for part in few_cells), hidden=8, layers=2, epochs=1)
+    assert torch.equal(torch.get_rng_state(), state)
