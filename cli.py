@@ -14,8 +14,8 @@ import warnings
 import torch
 
 from dataset import Nb101Dataset
-from flags import (DENORMALS, Distinct, dropout_rate, non_negative_float, non_negative_int, positive_float,  # noqa: F401
-                   positive_int, seed)
+from flags import (DENORMALS, Distinct, dropout_rate, non_negative_float, non_negative_int, on_off,  # noqa: F401
+                   positive_float, positive_int, seed)
 from engine import BACKENDS, resolve_device
 from model import PRECISIONS, PREDICTORS, PROPAGATION_RULES, READOUT_INITS, REGRESSION_LOSSES
 from recipes import RECIPES
@@ -27,7 +27,8 @@ from nb101.nasbench_data import DataError, interruptible, output_dir_problem, re
 # recipe key -> command-line flag (the reproduction's flag names where it has them)
 RECIPE_FLAGS = {"propagation": "propagation", "readout_init": "readout_init", "hidden": "gcn_hidden",
                 "layers": "gcn_layers", "epochs": "epochs", "lr": "lr", "wd": "wd", "batch_size": "train_batch_size",
-                "dropout": "dropout", "loss": "loss", "ensemble": "ensemble", "pretrain": "pretrain"}
+                "dropout": "dropout", "loss": "loss", "ensemble": "ensemble", "pretrain": "pretrain",
+                "augment": "augment"}
 
 
 def add_recipe_arguments(parser, several=False):
@@ -64,6 +65,10 @@ def add_recipe_arguments(parser, several=False):
     parser.add_argument("--pretrain", type=non_negative_int, default=None, metavar="EPOCHS",
                         help="start the GCN from its self-supervised pre-training over the space, of this many "
                              "epochs (pretrain.py; made once, cached); 0: none (recipe: 0; best: 30)")
+    parser.add_argument("--augment", type=on_off, default=None, metavar="{off,on}",
+                        help="on: every epoch, each training cell in a random topological order, the same network "
+                             "renumbered; for mlp, cnn and transformer, whose output depends on the numbering "
+                             "(every recipe: off)")
     add_precision_argument(parser)
 
 
@@ -98,7 +103,8 @@ def recipe_variants(args):
 
 
 def check_backend(args, parser):
-    """parser.error (exit 2) for --backend fast, --precision bf16 or --pretrain with a predictor that has none."""
+    """parser.error (exit 2) for --backend fast, --precision bf16, --pretrain or --augment on with a predictor that
+    has none."""
     predictors = args.predictor if isinstance(args.predictor, list) else [args.predictor]
     if args.backend == "fast" and set(predictors) != {"gcn"}:
         parser.error("--backend fast exists for --predictor gcn only; use --backend autograd or auto")
@@ -107,6 +113,10 @@ def check_backend(args, parser):
     pretrain = getattr(args, "pretrain", None)
     if (any(pretrain) if isinstance(pretrain, list) else pretrain) and set(predictors) != {"gcn"}:
         parser.error("--pretrain exists for --predictor gcn only; leave it out (or 0)")
+    augment = getattr(args, "augment", None)
+    if (any(augment) if isinstance(augment, list) else augment) and "gcn" in predictors:
+        parser.error("--augment on relabels the vertices of each cell, and the GCN's output does not depend on their "
+                     "numbering: it is for --predictor mlp, cnn or transformer")
 
 
 def recipe_of(args):

@@ -78,7 +78,7 @@ def cross_validate_grid(graphs, accuracy, folds, lrs, seed=0, ensemble=1, **fit_
 
 
 CRITERIA = {"lowest MSE": lambda r: r["mse"]["mean"], "highest Kendall tau": lambda r: -r["pooled_tau"]}
-CONFIG_KEYS = ("propagation", "loss", "hidden", "layers", "epochs", "lr", "ensemble", "pretrain")
+CONFIG_KEYS = ("propagation", "loss", "hidden", "layers", "epochs", "lr", "ensemble", "pretrain", "augment")
 
 
 def best_config(results, criterion="lowest MSE"):
@@ -88,7 +88,9 @@ def best_config(results, criterion="lowest MSE"):
 
 def config_name(result):
     """One grid entry's configuration as table cells."""
-    return " | ".join(f"{result[key]:g}" if key == "lr" else str(result[key]) for key in CONFIG_KEYS)
+    cells = {key: str(result[key]) for key in CONFIG_KEYS}
+    cells.update(lr=f"{result['lr']:g}", augment="on" if result["augment"] else "off")
+    return " | ".join(cells[key] for key in CONFIG_KEYS)
 
 
 def markdown(by_size, folds):
@@ -143,6 +145,8 @@ def parse_args(argv=None):
                         help="ensemble sizes to try (each trains that many seeds per fold)")
     parser.add_argument("--pretrain", type=cli.non_negative_int, nargs="+", action=cli.Distinct, default=[0],
                         metavar="EPOCHS", help="pre-trainings to try (pretrain.py's epochs; 0: none)")
+    parser.add_argument("--augment", type=cli.on_off, nargs="+", action=cli.Distinct, default=[False],
+                        metavar="{off,on}", help="augmentation to try (train.py's --augment; off, on or both)")
     parser.add_argument("--readout_init", choices=READOUT_INITS, default=FAITHFUL.readout_init, help="as train.py's")
     parser.add_argument("--wd", type=cli.non_negative_float, default=FAITHFUL.wd, help="Adam's L2 weight decay")
     parser.add_argument("--dropout", type=cli.dropout_rate, default=FAITHFUL.dropout, help="dropout rate, in [0, 1)")
@@ -179,9 +183,9 @@ def crossval(args, device):
             pretraining.pretrained_weights(propagation, hidden, layers, pretrain, progress=not args.quiet)
     by_size = {}
     jobs = list(itertools.product(args.sizes, args.propagation, args.losses, args.hidden, args.layers, args.epochs,
-                                  args.ensembles, args.pretrain))
-    for size, propagation, loss, hidden, layers, epochs, ensemble, pretrain in tqdm(jobs, desc="cross-validation",
-                                                                                    disable=args.quiet):
+                                  args.ensembles, args.pretrain, args.augment))
+    for size, propagation, loss, hidden, layers, epochs, ensemble, pretrain, augment in tqdm(
+            jobs, desc="cross-validation", disable=args.quiet):
         rows, source = chosen[size]
         graphs = graph_tensors(data["adjacency"][rows], data["operations"][rows], data["num_vertices"][rows], device,
                                propagation)
@@ -190,10 +194,11 @@ def crossval(args, device):
                                       layers=layers, epochs=epochs, wd=args.wd, batch_size=args.train_batch_size,
                                       dropout=args.dropout, readout_init=args.readout_init,
                                       precision=args.precision, pretrain=pretrain, propagation=propagation,
-                                      device=device)
+                                      augment=augment, device=device)
         entry = by_size.setdefault(size, {"source": source, "grid": []})
         entry["grid"] += [{"propagation": propagation, "loss": loss, "hidden": hidden, "layers": layers,
-                           "epochs": epochs, "ensemble": ensemble, "pretrain": pretrain, **r} for r in results]
+                           "epochs": epochs, "ensemble": ensemble, "pretrain": pretrain, "augment": augment, **r}
+                          for r in results]
     table = markdown(by_size, args.folds)
     with atomic_outputs(os.path.join(args.output_dir, "crossval.json"),
                         os.path.join(args.output_dir, "crossval.md")) as (json_path, markdown_path):

@@ -53,6 +53,38 @@ def graph_tensors(adjacency, operations, num_vertices, device="cpu", propagation
     }
 
 
+def topological_orders(adjacency, mask, priorities):
+    """(..., 7) vertex orders of graphs (..., 7, 7) that keep every edge pointing forward: new vertex t is
+    old vertex order[..., t].
+
+    Step by step, the order places, of the real vertices whose predecessors are all placed, the
+    one of highest priority (..., 7); the padding vertices follow in their own order. With
+    random priorities every topological order of a cell can come out: the cell relabelled
+    (`relabelled`) is the same network, with the same hash (HAAP's homogeneous architectures).
+    """
+    edges, real = adjacency.bool(), mask.bool()
+    placed = torch.zeros_like(real)
+    padding_score = 1 - torch.arange(MAX_VERTICES, device=adjacency.device) / MAX_VERTICES  # in (0, 1]
+    order = []
+    for _ in range(MAX_VERTICES):
+        ready = real & ~placed & ~(edges & ~placed.unsqueeze(-1)).any(-2)  # no unplaced predecessor
+        score = torch.where(ready, priorities + 2, torch.where(~real & ~placed, padding_score, -1.0))
+        chosen = score.argmax(-1, keepdim=True)
+        placed = placed.scatter(-1, chosen, True)
+        order.append(chosen)
+    return torch.cat(order, -1)
+
+
+def relabelled(graphs, order):
+    """`adjacency`, `operations` and `mask` of graphs with their vertices renumbered: new vertex t is old vertex
+    order[..., t] (topological_orders)."""
+    vertices = order.shape[-1]
+    rows = order.unsqueeze(-1).expand(*order.shape, vertices)
+    adjacency = graphs["adjacency"].gather(-2, rows).gather(-1, rows.transpose(-1, -2))
+    operations = graphs["operations"].gather(-2, order.unsqueeze(-1).expand(*graphs["operations"].shape))
+    return {"adjacency": adjacency, "operations": operations, "mask": graphs["mask"].gather(-1, order)}
+
+
 def normalise_accuracy(accuracy):
     """Validation accuracy (fraction) -> the predictor's regression target."""
     return (accuracy - LABEL_MEAN) / LABEL_STD

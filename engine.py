@@ -22,10 +22,11 @@ from tqdm import tqdm
 
 import fast_gcn
 import pretrain as pretraining
-from dataset import denormalise_accuracy, normalise_accuracy
+from dataset import denormalise_accuracy, normalise_accuracy, relabelled, topological_orders
 from metrics import regression_metrics
 from model import GCN, LOSSES, batch_loss, build_predictor
 from nb101.nasbench_data import GOOD_ACCURACY
+from nb101.search_space import MAX_VERTICES
 from flags import MAX_SEED
 from recipes import FAITHFUL
 
@@ -105,8 +106,8 @@ def resolve_backend(backend, model):
 def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.loss, hidden=FAITHFUL.hidden,
         layers=FAITHFUL.layers, epochs=FAITHFUL.epochs, lr=FAITHFUL.lr, wd=FAITHFUL.wd,
         batch_size=FAITHFUL.batch_size, dropout=FAITHFUL.dropout, readout_init=FAITHFUL.readout_init, precision="fp32",
-        pretrain=FAITHFUL.pretrain, propagation=FAITHFUL.propagation, seed=0, device="cpu", progress=False,
-        print_freq=None):
+        pretrain=FAITHFUL.pretrain, propagation=FAITHFUL.propagation, augment=FAITHFUL.augment, seed=0, device="cpu",
+        progress=False, print_freq=None):
     """Train M = len(train_sets) predictors together as one stacked model and return it.
 
     graphs: graph_tensors dict of all candidate rows. train_sets: M pairs (rows, targets),
@@ -119,7 +120,10 @@ def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.lo
     dropped. The same seed, backend and thread count give the same numbers. pretrain: epochs of the
     GCN's self-supervised pre-training over the space (pretrain.py, made once and cached; its
     propagation rule `propagation`, the one the graphs' matrices were made with), from which every
-    model starts all layers but the last; 0: none.
+    model starts all layers but the last; 0: none. augment: every epoch, each training cell is relabelled in a
+    topological order drawn at random (dataset.topological_orders), the same network under another
+    numbering, for the predictors whose output depends on the numbering (not the GCN's); model m draws
+    the orders from its own seed too.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss {loss!r}: expected one of {', '.join(LOSSES)}")
@@ -128,6 +132,9 @@ def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.lo
         raise ValueError(f"a training set has {min(sizes)} architectures, fewer than one batch of {batch_size}")
     if not (isinstance(seed, (int, np.integer)) and 0 <= seed and seed + len(sizes) - 1 <= MAX_SEED):
         raise ValueError(f"seed {seed}: the models' seeds seed .. seed + {len(sizes) - 1} must lie in 0 .. {MAX_SEED}")
+    if augment and predictor == "gcn":
+        raise ValueError("augmentation relabels the vertices of each cell, and the GCN's output does not depend on "
+                         "their numbering: it is for the mlp, cnn and transformer predictors")
     device = torch.device(device)
     check_memory(predictor, len(sizes), hidden, layers, batch_size, max(sizes) // batch_size, device)
     model = build_predictor(predictor, num_models=len(train_sets), seed=seed, dropout=dropout,
@@ -143,7 +150,7 @@ def fit(graphs, train_sets, *, predictor="gcn", backend="auto", loss=FAITHFUL.lo
     # from a worker thread per core, each on its own slices of the stack (torch releases the GIL in operations).
     workers = cores if backend == "fast" and len(sizes) >= MODELS_PER_WORKER * cores else 1
     with cpu_threads(1 if workers > 1 else cores, device):
-        Trainer(model, graphs, train_sets, backend, loss, wd, batch_size, seed, workers, base_lr).run(
+        Trainer(model, graphs, train_sets, backend, loss, wd, batch_size, seed, workers, base_lr, augment).run(
             epochs, progress, print_freq)
     return model
 
@@ -189,7 +196,7 @@ def model_chunks(num_models, workers, device, largest=10):
 class Trainer:
     """The training loop of fit: epochs of batches drawn per model, steps by the chosen backend."""
 
-    def __init__(self, model, graphs, train_sets, backend, loss, wd, batch_size, seed, workers, base_lr):
+    def __init__(self, model, graphs, train_sets, backend, loss, wd, batch_size, seed, workers, base_lr, augment):
         self.model, self.backend, self.loss, self.batch_size, self.base_lr = model, backend, loss, batch_size, base_lr
         device = model.device
         self.sizes = sizes = [len(rows) for rows, _ in train_sets]
@@ -200,7 +207,9 @@ class Trainer:
             self.set_rows[m, :len(rows)] = torch.as_tensor(rows)
             self.set_targets[m, :len(rows)] = torch.as_tensor(targets, dtype=self.set_targets.dtype)
         self.set_rows, self.set_targets = self.set_rows.to(device), self.set_targets.to(device)
-        self.inputs = {key: value.to(device) for key, value in model.inputs(graphs).items()}
+        # augmenting: the cells themselves, relabelled and made into the model's inputs every epoch
+        self.cells = {key: graphs[key].to(device) for key in ("adjacency", "operations", "mask")} if augment else None
+        self.inputs = None if augment else {key: value.to(device) for key, value in model.inputs(graphs).items()}
         self.generators = [torch.Generator().manual_seed(seed + m) for m in range(num_models)]
         self.mask_generators = [torch.Generator(device).manual_seed(seed + m) for m in range(num_models)]
         self.model_steps = [size // batch_size for size in sizes]  # a model's own steps per epoch; then padding
@@ -242,6 +251,14 @@ class Trainer:
                     if report:
                         tqdm.write(f"epoch {epoch + 1}/{epochs}  loss {mean_loss:.4f}  lr {np.mean(lrs):.2e}")
 
+    def epoch_priorities(self):
+        """(S, M, B, 7) random vertex priorities of an epoch's batches: model m's own steps from its own generator,
+        after its batch order (zeros for its resting steps)."""
+        priorities = torch.zeros(self.num_steps, len(self.sizes), self.batch_size, MAX_VERTICES)
+        for m, (generator, steps) in enumerate(zip(self.generators, self.model_steps)):
+            priorities[:steps, m] = torch.rand(steps, self.batch_size, MAX_VERTICES, generator=generator)
+        return priorities
+
     def epoch(self, lrs, pool):
         """One epoch of every model; (summed loss, (steps, M) active)."""
         device, num_steps, num_models = self.model.device, self.num_steps, len(self.sizes)
@@ -251,7 +268,12 @@ class Trainer:
         flat = positions.transpose(0, 1).flatten(1)
         rows = self.set_rows.gather(1, flat).view(num_models, num_steps, -1).transpose(0, 1)
         targets = self.set_targets.gather(1, flat).view(num_models, num_steps, -1).transpose(0, 1)
-        epoch_inputs = {key: value[rows] for key, value in self.inputs.items()}  # (S, M, B, ...)
+        if self.cells is None:
+            epoch_inputs = {key: value[rows] for key, value in self.inputs.items()}  # (S, M, B, ...)
+        else:
+            cells = {key: value[rows] for key, value in self.cells.items()}
+            epoch_inputs = self.model.inputs(relabelled(cells, topological_orders(
+                cells["adjacency"], cells["mask"], self.epoch_priorities().to(device))))
         loss_weights = active[..., None] / self.batch_size  # each model's own mean loss; resting models none
 
         def train_chunks(chunks):

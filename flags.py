@@ -58,6 +58,13 @@ def dropout_rate(text):
     return finite_float(text, low_inclusive=True, high=1.0)
 
 
+def on_off(text):
+    """'on' -> True, 'off' -> False."""
+    if text not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text}")
+    return text == "on"
+
+
 def seed(text):
     """A seed from 0 to MAX_SEED: larger ones would wrap around in some generator and silently repeat a run."""
     value = non_negative_int(text)

@@ -35,6 +35,7 @@ class Recipe:
     loss: str = "mse"  # "mse", "hinge" (pairwise ranking) or "mse+hinge"
     ensemble: int = 1  # models averaged (seeds seed, seed + 1, ...)
     pretrain: int = 0  # epochs of self-supervised pre-training over the whole space (pretrain.py); 0: none
+    augment: bool = False  # each epoch, every training cell in a random topological order (mlp, cnn, transformer)
 
     def __post_init__(self):
         problem = recipe_problem(self)
@@ -57,7 +58,8 @@ class Recipe:
         sets; the propagation rule makes the input tensors, and fit reads it only for the pre-training)."""
         return {"loss": self.loss, "hidden": self.hidden, "layers": self.layers, "epochs": self.epochs, "lr": self.lr,
                 "wd": self.wd, "batch_size": self.batch_size, "dropout": self.dropout,
-                "readout_init": self.readout_init, "pretrain": self.pretrain, "propagation": self.propagation}
+                "readout_init": self.readout_init, "pretrain": self.pretrain, "propagation": self.propagation,
+                "augment": self.augment}
 
 
 def recipe_problem(recipe):
@@ -74,6 +76,8 @@ def recipe_problem(recipe):
             return f"{name} must be a positive integer, got {value!r}"
     if isinstance(recipe.pretrain, bool) or not isinstance(recipe.pretrain, int) or recipe.pretrain < 0:
         return f"pretrain must be a non-negative integer (epochs; 0 for none), got {recipe.pretrain!r}"
+    if not isinstance(recipe.augment, bool):
+        return f"augment must be True or False, got {recipe.augment!r}"
     if not (isinstance(recipe.lr, (int, float)) and 0 < recipe.lr < float("inf")):
         return f"lr must be a positive finite number, got {recipe.lr!r}"
     if not (isinstance(recipe.wd, (int, float)) and 0 <= recipe.wd < float("inf")):

@@ -4,6 +4,7 @@
     python train.py --recipe improved                 # the recipe chosen by cross-validation (recipes.RECIPES)
     python train.py --recipe best                     # beyond the paper: pre-trained, pairwise BCE, 5 models (docs/beyond.md)
     python train.py --predictor mlp                   # a baseline of the paper's appendix (mlp, cnn)
+    python train.py --predictor transformer --augment on   # each epoch, the cells in random topological orders
     python train.py --backend autograd                # the plain path: loss.backward() through model.py
     python train.py --train_split 860 --gcn_hidden 320 --visualize
     python train.py --train_split 91-172 --eval_split denoise-91 --epochs 600 --lr 2e-4

@@ -111,6 +111,9 @@ def test_output_dir_checks(tmp_path):
     (crossval.main, ["--predictor", "cnn", "--precision", "bf16"], "--precision"),
     (crossval.main, ["--folds", "100", "--sizes", "43"], "--sizes"),
     (crossval.main, ["--lrs", "-1e-3"], "--lrs"),
+    (crossval.main, ["--augment", "off", "on"], "--augment"),  # the GCN's output does not depend on the numbering
+    (train.main, ["--augment", "on"], "--augment"),
+    (train.main, ["--predictor", "mlp", "--augment", "yes"], "--augment"),
     (cascade.main, ["--classifier_lr", "0"], "--classifier_lr"),
     (bench.main, ["--repeats", "0"], "--repeats"),
     (reproduce_table.main, ["--seeds", "0"], "--seeds"),

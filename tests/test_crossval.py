@@ -78,15 +78,15 @@ def test_training_rows_use_the_split_file_else_a_seeded_draw(data_20k, tmp_path)
 
 def test_best_config_by_lowest_mse_or_highest_pooled_tau():
     grid = [{"propagation": "faithful", "loss": "mse", "hidden": h, "layers": 3, "epochs": 100, "lr": 1e-4,
-             "ensemble": 1, "pretrain": 0, "mse": {"mean": m, "std": 0.1}, "kendall_tau": {"mean": 0.0, "std": 0.01},
-             "pooled_tau": tau}
+             "ensemble": 1, "pretrain": 0, "augment": False, "mse": {"mean": m, "std": 0.1},
+             "kendall_tau": {"mean": 0.0, "std": 0.01}, "pooled_tau": tau}
             for h, m, tau in ((48, 3.0, 0.6), (144, 2.5, 0.5), (320, 2.7, 0.4))]
     assert crossval.best_config(grid)["hidden"] == 144
     assert crossval.best_config(grid, "highest Kendall tau")["hidden"] == 48
     table = crossval.markdown({172: {"source": "split 172", "grid": grid}}, folds=5)
-    assert "| 172 | split 172 | lowest MSE | 144 | faithful | mse | 144 | 3 | 100 | 0.0001 | 1 | 0 | 2.500 ± 0.100 | 0.500 |" \
+    assert "| 172 | split 172 | lowest MSE | 144 | faithful | mse | 144 | 3 | 100 | 0.0001 | 1 | 0 | off | 2.500 ± 0.100 | 0.500 |" \
         in table
-    assert ("| 172 | split 172 | highest Kendall tau | 144 | faithful | mse | 48 | 3 | 100 | 0.0001 | 1 | 0 | 3.000 ± 0.100 "
+    assert ("| 172 | split 172 | highest Kendall tau | 144 | faithful | mse | 48 | 3 | 100 | 0.0001 | 1 | 0 | off | 3.000 ± 0.100 "
             "| 0.600 |" in table)
 
 
