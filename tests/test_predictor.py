@@ -37,13 +37,14 @@ def quick(recipe="faithful", predictor="gcn", **options):
 @pytest.mark.parametrize("name", ["gcn", "mlp", "cnn", "transformer"])
 def test_save_and_load_round_trip_bit_for_bit(sample, tmp_path, name, propagation, device):
     cells, hashes, labels = sample
-    fitted = quick(predictor=name, propagation=propagation, ensemble=2, device=device,
+    fitted = quick(predictor=name, propagation=propagation, ensemble=2, device=device, augment=name != "gcn",
                    layers=2 if propagation == "uniform" else 3).fit(cells, labels)
     before = fitted.predict_each(hashes[:200])
     path = tmp_path / "model.pt"
     fitted.save(path)
     loaded = NeuralPredictor.load(path, device=device)
     assert loaded.recipe == fitted.recipe and loaded.recipe.propagation == propagation
+    assert loaded.recipe.augment == (name != "gcn")
     assert loaded.predictor == name and loaded.model_.num_models == 2
     if name == "gcn":
         assert loaded.model_.num_layers == fitted.recipe.layers
