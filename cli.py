@@ -110,13 +110,17 @@ def check_backend(args, parser):
         parser.error("--backend fast exists for --predictor gcn only; use --backend autograd or auto")
     if args.precision != "fp32" and set(predictors) != {"gcn"}:
         parser.error(f"--precision {args.precision} exists for --predictor gcn only; use --precision fp32")
-    pretrain = getattr(args, "pretrain", None)
-    if (any(pretrain) if isinstance(pretrain, list) else pretrain) and set(predictors) != {"gcn"}:
+    if chosen(args, "pretrain") and set(predictors) != {"gcn"}:
         parser.error("--pretrain exists for --predictor gcn only; leave it out (or 0)")
-    augment = getattr(args, "augment", None)
-    if (any(augment) if isinstance(augment, list) else augment) and "gcn" in predictors:
+    if chosen(args, "augment") and "gcn" in predictors:
         parser.error("--augment on relabels the vertices of each cell, and the GCN's output does not depend on their "
                      "numbering: it is for --predictor mlp, cnn or transformer")
+
+
+def chosen(args, flag):
+    """Whether the flag was set to a true value (any of them for a list flag); False when the script lacks it."""
+    value = getattr(args, flag, None)
+    return any(value) if isinstance(value, list) else bool(value)
 
 
 def recipe_of(args):

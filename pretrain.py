@@ -34,6 +34,7 @@ from nb101 import network
 from nb101.files import DataError, atomic_output
 from nb101.nasbench_data import interruptible
 from nb101.search_space import cache_dir, enumerate_space
+from recipes import BEST
 
 PROPERTIES = ("log trainable parameters", "longest path", "conv3x3", "conv1x1", "maxpool", "edges", "vertices")
 PRETEXT_VERSION = 1  # changes when the pretext task does: older cache files are then rebuilt
@@ -57,8 +58,8 @@ def cell_properties(adjacency, operations, num_vertices):
     return np.stack([np.log(parameters), depth, *counts, edges, num_vertices], axis=1).astype(np.float64)
 
 
-def pretrain_gcn(adjacency, operations, num_vertices, propagation="uniform", hidden=144, layers=3, epochs=30,
-                 seed=SEED, progress=False):
+def pretrain_gcn(adjacency, operations, num_vertices, propagation=BEST.propagation, hidden=BEST.hidden,
+                 layers=BEST.layers, epochs=BEST.pretrain, seed=SEED, progress=False):
     """Train one GCN (no dropout) to regress the standardised cell_properties of the given cells with MSE.
 
     Adam at LR with cosine annealing per step over `epochs`, batches of BATCH_SIZE, shuffled from `seed`.
@@ -143,7 +144,8 @@ def build(settings, progress=False):
     return weights, losses
 
 
-def pretrained_weights(propagation="uniform", hidden=144, layers=3, epochs=30, progress=False):
+def pretrained_weights(propagation=BEST.propagation, hidden=BEST.hidden, layers=BEST.layers, epochs=BEST.pretrain,
+                       progress=False):
     """The pre-trained GCN weights (pretrain_gcn over the whole space), from the cache, or made and cached.
 
     Returns:
@@ -174,10 +176,10 @@ def start_from(model, weights):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--propagation", choices=PROPAGATION_RULES, default="uniform")
-    parser.add_argument("--gcn_hidden", type=flags.positive_int, default=144)
-    parser.add_argument("--gcn_layers", type=flags.positive_int, default=3)
-    parser.add_argument("--epochs", type=flags.positive_int, default=30)
+    parser.add_argument("--propagation", choices=PROPAGATION_RULES, default=BEST.propagation)
+    parser.add_argument("--gcn_hidden", type=flags.positive_int, default=BEST.hidden)
+    parser.add_argument("--gcn_layers", type=flags.positive_int, default=BEST.layers)
+    parser.add_argument("--epochs", type=flags.positive_int, default=BEST.pretrain)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     start = time.time()
